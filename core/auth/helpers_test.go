@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"testing"
 
 	"hearth/core/event"
@@ -232,4 +233,45 @@ func mustJSON(v any) string {
 		panic(err)
 	}
 	return string(b)
+}
+
+// ruleCase is one row of a table-driven rule test: for each version in
+// vers, a standard room with join rule rule is prepared by setup, then ev
+// is checked and must be allowed or denied as allow says.
+type ruleCase struct {
+	name  string
+	vers  []string
+	rule  string
+	setup func(r *room)
+	ev    func(r *room) *event.PDU
+	allow bool
+	// reason, when set, must appear in the denial.
+	reason string
+}
+
+// runCases runs a table of ruleCases.
+func runCases(t *testing.T, cases []ruleCase) {
+	t.Helper()
+	for _, c := range cases {
+		for _, ver := range c.vers {
+			t.Run(c.name+"/v"+ver, func(t *testing.T) {
+				rule := c.rule
+				if rule == "" {
+					rule = "public"
+				}
+				r := standard(t, ver, rule)
+				if c.setup != nil {
+					c.setup(r)
+				}
+				ev := c.ev(r)
+				ok, err := r.check(ev)
+				if ok != c.allow {
+					t.Fatalf("allowed=%v, want %v (err: %v)\n%s", ok, c.allow, err, ev.JSON())
+				}
+				if c.reason != "" && (err == nil || !strings.Contains(err.Error(), c.reason)) {
+					t.Fatalf("error %v does not mention %q", err, c.reason)
+				}
+			})
+		}
+	}
 }

@@ -1,6 +1,9 @@
 package auth
 
 import (
+	"encoding/json"
+	"fmt"
+
 	"hearth/core/event"
 )
 
@@ -11,7 +14,16 @@ func checkPowerLevels(ev *event.PDU, state State, create *event.PDU, cur *PowerL
 	v := ev.Version()
 	next, err := ParsePowerLevels(ev, create)
 	if err != nil {
-		return deny(rule, "%v", err)
+		// Before room version 10 the rules check only users before
+		// allowing a room's first power levels; other values are judged
+		// when a later change compares them.
+		if v.IntegerPowerLevels || state.Get(powerLevelsKey) != nil {
+			return deny(rule, "%v", err)
+		}
+		if err := checkUsersOnly(ev); err != nil {
+			return deny(rule, "%v", err)
+		}
+		return nil
 	}
 	if v.PrivilegedCreators {
 		for _, c := range next.creators {
@@ -85,6 +97,22 @@ func checkLevelMap(name string, cur, next map[string]int64, senderLevel int64) e
 		if n > senderLevel {
 			return deny("m.room.power_levels", "cannot set %s[%s] to %d, above the sender's %d", name, k, n, senderLevel)
 		}
+	}
+	return nil
+}
+
+// checkUsersOnly applies the one content rule of room versions 1 to 9 that
+// holds for a room's first power levels: users must map valid user IDs to
+// integers (or integer strings).
+func checkUsersOnly(ev *event.PDU) error {
+	var c struct {
+		Users json.RawMessage `json:"users"`
+	}
+	if err := json.Unmarshal(ev.Content(), &c); err != nil {
+		return fmt.Errorf("%w: content is not an object", ErrInvalidPowerLevels)
+	}
+	if _, err := parseLevelMap(c.Users, ev.Version(), true); err != nil {
+		return fmt.Errorf("%w: users: %v", ErrInvalidPowerLevels, err)
 	}
 	return nil
 }
