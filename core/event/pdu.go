@@ -8,15 +8,17 @@
 package event
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
 
+	"hearth/core/canonicaljson"
 	"hearth/core/roomversion"
 )
 
-// MaxPDUSize is the largest event, in bytes of JSON, that a server accepts
-// (server-server spec, "Size limits").
+// MaxPDUSize is the largest event, in bytes of canonical JSON with its
+// signatures, that a server accepts (client-server spec, "Size limits").
 const MaxPDUSize = 65536
 
 // ErrInvalid is wrapped by every error about an event that is malformed for
@@ -38,101 +40,70 @@ type PDU struct {
 	version *roomversion.Version
 	id      string
 	raw     []byte
+	// canon is the canonical JSON of raw (the same slice when raw was
+	// already canonical). Redaction, hashing and signing work on it.
+	canon []byte
+	// trusted marks an event that came through Load: only the fields every
+	// consumer needs were required of it.
+	trusted bool
 	f       fields
 }
 
-// fields are the top-level keys of a PDU that the server reads.
+// fields are the top-level keys of a PDU that the server reads, decoded
+// from the canonical JSON by decodeCanonical.
 type fields struct {
-	EventID        string                       `json:"event_id,omitempty"`
-	RoomID         string                       `json:"room_id"`
-	Sender         string                       `json:"sender"`
-	Origin         string                       `json:"origin,omitempty"`
-	Type           string                       `json:"type"`
-	StateKey       *string                      `json:"state_key,omitempty"`
-	Content        json.RawMessage              `json:"content"`
-	PrevEvents     json.RawMessage              `json:"prev_events"`
-	AuthEvents     json.RawMessage              `json:"auth_events"`
-	Depth          int64                        `json:"depth"`
-	OriginServerTS int64                        `json:"origin_server_ts"`
-	Redacts        string                       `json:"redacts,omitempty"`
-	Hashes         map[string]string            `json:"hashes,omitempty"`
-	Signatures     map[string]map[string]string `json:"signatures,omitempty"`
-	Unsigned       json.RawMessage              `json:"unsigned,omitempty"`
+	EventID        string
+	RoomID         string
+	Sender         string
+	Origin         string
+	Type           string
+	StateKey       *string
+	Content        json.RawMessage
+	PrevEvents     json.RawMessage
+	AuthEvents     json.RawMessage
+	Depth          int64
+	OriginServerTS int64
+	Redacts        string // the top-level key
+	SHA256         string // hashes.sha256
+	Signatures     map[string]map[string]string
+	Unsigned       json.RawMessage
 
 	prevIDs []string
 	authIDs []string
+
+	// Read from content for the event types whose content matters to
+	// signature checks and Redacts.
+	membership       string
+	authorisingUser  string // m.room.member join_authorised_via_users_server
+	thirdPartyInvite bool   // m.room.member content has third_party_invite
+	contentRedacts   string // m.room.redaction content.redacts
 }
 
 // Load rebuilds a PDU from JSON that this server already checked and stored
-// under id, without re-deriving the ID. Use it only for trusted bytes.
+// under id, without re-deriving the ID. Use it only for trusted bytes: it
+// requires only type, sender and room_id, and accepts any JSON number.
 func Load(id string, raw []byte, v *roomversion.Version) (*PDU, error) {
-	p := &PDU{version: v, id: id, raw: raw}
+	if v == nil {
+		return nil, errNilVersion
+	}
+	p := &PDU{version: v, id: id, raw: raw, trusted: true}
 	if err := p.decode(); err != nil {
 		return nil, err
 	}
 	return p, nil
 }
 
-// decode fills p.f from p.raw and checks the fields every version needs.
+// decode canonicalises p.raw into p.canon and fills p.f from it.
 func (p *PDU) decode() error {
-	if err := json.Unmarshal(p.raw, &p.f); err != nil {
+	canon, err := canonicaljson.AppendCanonical(make([]byte, 0, len(p.raw)), p.raw, p.version.StrictCanonicalJSON && !p.trusted)
+	if err != nil {
 		return fmt.Errorf("%w: %v", ErrInvalid, err)
 	}
-	var err error
-	if p.f.prevIDs, err = eventRefs(p.f.PrevEvents, p.version); err != nil {
-		return fmt.Errorf("%w: prev_events: %v", ErrInvalid, err)
+	if bytes.Equal(canon, p.raw) {
+		canon = p.raw
 	}
-	if p.f.authIDs, err = eventRefs(p.f.AuthEvents, p.version); err != nil {
-		return fmt.Errorf("%w: auth_events: %v", ErrInvalid, err)
-	}
-	if p.f.Type == "" {
-		return fmt.Errorf("%w: missing type", ErrInvalid)
-	}
-	if p.f.Sender == "" {
-		return fmt.Errorf("%w: missing sender", ErrInvalid)
-	}
-	if p.f.RoomID == "" && !(p.version.RoomIDFromCreateEvent && p.IsCreate()) {
-		return fmt.Errorf("%w: missing room_id", ErrInvalid)
-	}
-	return nil
-}
-
-// eventRefs reads prev_events or auth_events: a list of IDs, or for room
-// versions 1 and 2 a list of [id, hashes] pairs.
-func eventRefs(raw json.RawMessage, v *roomversion.Version) ([]string, error) {
-	if len(raw) == 0 || string(raw) == "null" {
-		return nil, nil
-	}
-	if v.EventIDFormat != roomversion.EventIDInEvent {
-		var ids []string
-		if err := json.Unmarshal(raw, &ids); err != nil {
-			return nil, err
-		}
-		return ids, nil
-	}
-	var pairs []json.RawMessage
-	if err := json.Unmarshal(raw, &pairs); err != nil {
-		return nil, err
-	}
-	ids := make([]string, 0, len(pairs))
-	for _, pair := range pairs {
-		var ref []json.RawMessage
-		if err := json.Unmarshal(pair, &ref); err != nil || len(ref) == 0 {
-			// Tolerate a bare ID, as some old servers sent.
-			var id string
-			if err2 := json.Unmarshal(pair, &id); err2 != nil {
-				return nil, fmt.Errorf("reference is neither [id, hashes] nor an id")
-			}
-			ids = append(ids, id)
-			continue
-		}
-		var id string
-		if err := json.Unmarshal(ref[0], &id); err != nil {
-			return nil, fmt.Errorf("reference ID is not a string")
-		}
-		ids = append(ids, id)
-	}
-	return ids, nil
+	p.canon = canon
+	return p.decodeCanonical()
 }
 
 // Version returns the room version the event was parsed under.
@@ -203,13 +174,8 @@ func (p *PDU) Redacts() string {
 	if p.f.Type != "m.room.redaction" {
 		return ""
 	}
-	if p.version.RedactsInContent {
-		var c struct {
-			Redacts string `json:"redacts"`
-		}
-		if json.Unmarshal(p.f.Content, &c) == nil && c.Redacts != "" {
-			return c.Redacts
-		}
+	if p.version.RedactsInContent && p.f.contentRedacts != "" {
+		return p.f.contentRedacts
 	}
 	return p.f.Redacts
 }
@@ -219,7 +185,7 @@ func (p *PDU) Signatures() map[string]map[string]string { return p.f.Signatures 
 
 // ContentHash returns the sha256 content hash the event claims, in unpadded
 // base64.
-func (p *PDU) ContentHash() string { return p.f.Hashes["sha256"] }
+func (p *PDU) ContentHash() string { return p.f.SHA256 }
 
 // Unsigned returns the raw unsigned object, if any.
 func (p *PDU) Unsigned() json.RawMessage { return p.f.Unsigned }
