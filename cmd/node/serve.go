@@ -1,0 +1,149 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"time"
+
+	"hearth/core/homeserver"
+	"hearth/persist/badger"
+)
+
+// shutdownTimeout bounds how long in-flight requests may take to finish
+// after SIGINT or SIGTERM.
+const shutdownTimeout = 30 * time.Second
+
+func serveCommand(ctx context.Context, args []string, e env) error {
+	var c config
+	fs := newFlagSet("serve", "hearth [serve] [flags]", true, e)
+	addSettings(fs, &c, serveSettings...)
+	if helped, err := parseFlags(fs, args, e); helped || err != nil {
+		return err
+	}
+	if err := c.validate(); err != nil {
+		return err
+	}
+	level, _ := c.logLevel()
+	log := slog.New(slog.NewTextHandler(e.stderr, &slog.HandlerOptions{Level: level}))
+	return serve(ctx, &c, e, log)
+}
+
+// serve runs the node until ctx is done, then shuts it down gracefully.
+func serve(ctx context.Context, c *config, e env, log *slog.Logger) error {
+	if err := os.MkdirAll(c.Data, 0o700); err != nil {
+		return fmt.Errorf("data directory: %w", err)
+	}
+	key, err := loadOrCreateSigningKey(c.Data, log)
+	if err != nil {
+		return err
+	}
+	secret := c.RegistrationSharedSecret
+	if secret == "" {
+		if secret, err = loadOrCreateSecret(c.Data, log); err != nil {
+			return err
+		}
+	}
+	cert, err := loadTLS(c, certHosts(c.ServerName, c.FederationListen), time.Now(), log)
+	if err != nil {
+		return err
+	}
+
+	store, err := badger.Open(filepath.Join(c.Data, dbDir), badger.WithLogger(log))
+	if err != nil {
+		return fmt.Errorf("opening database: %w", err)
+	}
+	defer func() {
+		if err := store.Close(); err != nil {
+			log.Error("closing database", "err", err)
+		} else {
+			log.Info("database closed")
+		}
+	}()
+
+	hs, err := homeserver.New(homeserver.Config{
+		ServerName:               c.ServerName,
+		SigningKey:               key,
+		Store:                    store,
+		Now:                      time.Now,
+		Rand:                     rand.Reader,
+		Logger:                   log,
+		Registration:             homeserver.Registration(c.Registration),
+		RegistrationSharedSecret: secret,
+		RateLimit:                c.RateLimit,
+		Version:                  version,
+	})
+	if err != nil {
+		return err
+	}
+
+	clientLn, err := net.Listen("tcp", c.ClientListen)
+	if err != nil {
+		return fmt.Errorf("client listener: %w", err)
+	}
+	fedLn, err := net.Listen("tcp", c.FederationListen)
+	if err != nil {
+		clientLn.Close()
+		return fmt.Errorf("federation listener: %w", err)
+	}
+	clientURL := "http://" + clientLn.Addr().String()
+	fedURL := "https://" + fedLn.Addr().String()
+
+	newServer := func(h http.Handler) *http.Server {
+		return &http.Server{
+			Handler:           h,
+			ReadHeaderTimeout: 10 * time.Second,
+			IdleTimeout:       2 * time.Minute,
+			ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+			BaseContext:       func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
+		}
+	}
+	clientSrv := newServer(hs.ClientHandler())
+	fedSrv := newServer(hs.FederationHandler())
+	fedSrv.TLSConfig = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+
+	errc := make(chan error, 2)
+	go func() { errc <- clientSrv.Serve(clientLn) }()
+	go func() { errc <- fedSrv.ServeTLS(fedLn, "", "") }()
+
+	urlPath := filepath.Join(c.Data, clientURLFile)
+	if err := writeFileAtomic(urlPath, []byte(clientURL+"\n"), 0o644); err != nil {
+		log.Warn("cannot record the client URL for admin commands", "err", err)
+	}
+	defer os.Remove(urlPath)
+
+	log.Info("started", "server_name", c.ServerName, "key_id", key.ID, "registration", c.Registration,
+		"rate_limit", c.RateLimit, "version", version)
+	if c.FederationAllowPrivate || c.FederationTLSSkipVerify || c.SelfCertifying {
+		log.Info("federation options", "allow_private", c.FederationAllowPrivate,
+			"tls_skip_verify", c.FederationTLSSkipVerify, "self_certifying", c.SelfCertifying)
+	}
+	fmt.Fprintf(e.stdout, "hearth listening: client %s federation %s server_name %s\n", clientURL, fedURL, c.ServerName)
+
+	var serveErr error
+	select {
+	case <-ctx.Done():
+		log.Info("shutting down", "reason", context.Cause(ctx))
+	case serveErr = <-errc:
+		log.Error("listener failed", "err", serveErr)
+	}
+	sctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
+	defer cancel()
+	shutdownErr := errors.Join(clientSrv.Shutdown(sctx), fedSrv.Shutdown(sctx))
+	if shutdownErr != nil {
+		log.Error("shutdown", "err", shutdownErr)
+	} else {
+		log.Info("listeners closed")
+	}
+	if serveErr != nil && !errors.Is(serveErr, http.ErrServerClosed) {
+		return serveErr
+	}
+	return shutdownErr
+}
