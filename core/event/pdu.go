@@ -153,6 +153,10 @@ func (p *PDU) IsCreate() bool {
 	return p.f.Type == "m.room.create" && p.f.StateKey != nil && *p.f.StateKey == ""
 }
 
+// Membership returns the membership of an m.room.member event (its content's
+// membership when that is a string), and "" for any other event.
+func (p *PDU) Membership() string { return p.f.membership }
+
 // Content returns the raw JSON of the content object.
 func (p *PDU) Content() json.RawMessage { return p.f.Content }
 
