@@ -19,28 +19,37 @@ func (s idSet) has(id string) bool {
 // themselves unless one is an ancestor of another. Events already in seen
 // or in stop are neither added again nor walked through; because an auth
 // chain is closed under auth_events, stop may hold a whole chain computed
-// earlier in the same call, and the walk does no work twice.
+// earlier in the same call, and the walk does no work twice. The events
+// of the chains are cached for the rest of the call; the starts, which
+// may be a whole large state, are not.
 func (r *resolver) walkAuth(starts []string, seen, stop idSet) error {
 	var stack []string
-	for _, id := range starts {
-		n, err := r.load(id)
-		if err != nil {
-			return err
+	for _, start := range starts {
+		if n, ok := r.nodes[start]; ok {
+			stack = append(stack[:0], n.auth...)
+		} else {
+			p, err := r.fetch(start)
+			if err != nil {
+				return err
+			}
+			stack = append(stack[:0], p.AuthEvents()...)
+			if createID := r.impliedCreate(p); createID != "" {
+				stack = append(stack, createID)
+			}
 		}
-		stack = append(stack, n.auth...)
-	}
-	for len(stack) > 0 {
-		id := stack[len(stack)-1]
-		stack = stack[:len(stack)-1]
-		if seen.has(id) || stop.has(id) {
-			continue
+		for len(stack) > 0 {
+			id := stack[len(stack)-1]
+			stack = stack[:len(stack)-1]
+			if seen.has(id) || stop.has(id) {
+				continue
+			}
+			seen.add(id)
+			n, err := r.load(id)
+			if err != nil {
+				return err
+			}
+			stack = append(stack, n.auth...)
 		}
-		seen.add(id)
-		n, err := r.load(id)
-		if err != nil {
-			return err
-		}
-		stack = append(stack, n.auth...)
 	}
 	return nil
 }
@@ -50,12 +59,13 @@ func (r *resolver) walkAuth(starts []string, seen, stop idSet) error {
 // other event of any set). It also returns, for each state set, the IDs of
 // its events that are not unconflicted.
 func split(stateSets []map[event.StateKey]string) (unconflicted map[event.StateKey]string, conflicted idSet, rest [][]string) {
-	unconflicted = make(map[event.StateKey]string)
+	first, others := stateSets[0], stateSets[1:]
+	unconflicted = make(map[event.StateKey]string, len(first))
 	conflicted = make(idSet)
-	first := stateSets[0]
+	rest = make([][]string, len(stateSets))
 	for k, id := range first {
 		same := true
-		for _, s := range stateSets[1:] {
+		for _, s := range others {
 			if other, ok := s[k]; !ok || other != id {
 				same = false
 				break
@@ -63,16 +73,17 @@ func split(stateSets []map[event.StateKey]string) (unconflicted map[event.StateK
 		}
 		if same {
 			unconflicted[k] = id
+		} else {
+			conflicted.add(id)
+			rest[0] = append(rest[0], id)
 		}
 	}
-	rest = make([][]string, len(stateSets))
-	for i, s := range stateSets {
+	for i, s := range others {
 		for k, id := range s {
-			if u, ok := unconflicted[k]; ok && u == id {
-				continue
+			if _, ok := unconflicted[k]; !ok {
+				conflicted.add(id)
+				rest[i+1] = append(rest[i+1], id)
 			}
-			conflicted.add(id)
-			rest[i] = append(rest[i], id)
 		}
 	}
 	return unconflicted, conflicted, rest

@@ -12,13 +12,28 @@ import (
 // auth.State cannot return them.
 type checkState struct {
 	r        *resolver
-	state    map[event.StateKey]string
+	state    *partialState
 	fallback []string
+}
+
+// partialState is a state being resolved: changes in top over base, which
+// is never written, so that the algorithm need not copy a large state.
+type partialState struct {
+	base, top map[event.StateKey]string
+}
+
+// get returns the event ID for k.
+func (s *partialState) get(k event.StateKey) (string, bool) {
+	if id, ok := s.top[k]; ok {
+		return id, true
+	}
+	id, ok := s.base[k]
+	return id, ok
 }
 
 // Get implements auth.State.
 func (s *checkState) Get(k event.StateKey) *event.PDU {
-	if id, ok := s.state[k]; ok {
+	if id, ok := s.state.get(k); ok {
 		return s.r.mustPDU(id)
 	}
 	for _, id := range s.fallback {
@@ -47,7 +62,7 @@ func (r *resolver) mustPDU(id string) *event.PDU {
 // iterativeAuthChecks applies each event of ids, in order, to state if the
 // auth rules allow it against state (with the event's auth events filling
 // gaps), and ignores it otherwise.
-func (r *resolver) iterativeAuthChecks(state map[event.StateKey]string, ids []string) error {
+func (r *resolver) iterativeAuthChecks(state *partialState, ids []string) error {
 	cs := &checkState{r: r, state: state}
 	for _, id := range ids {
 		n, err := r.load(id)
@@ -63,7 +78,7 @@ func (r *resolver) iterativeAuthChecks(state map[event.StateKey]string, ids []st
 			return r.err
 		}
 		if allowed {
-			state[n.pdu.StateTuple()] = id
+			state.top[n.pdu.StateTuple()] = id
 		}
 	}
 	return nil

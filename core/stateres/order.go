@@ -120,7 +120,7 @@ func (r *resolver) reverseTopologicalPowerOrder(ids idSet) ([]string, error) {
 
 // authEventOf returns the ID of the event of the given key among the auth
 // events of n, or "".
-func (r *resolver) authEventOf(n *node, k event.StateKey) (string, error) {
+func (r *resolver) authEventOf(n node, k event.StateKey) (string, error) {
 	for _, a := range n.auth {
 		an, err := r.load(a)
 		if err != nil {
@@ -185,18 +185,21 @@ func (r *resolver) mainlineOrder(ids []string, pl string) ([]string, error) {
 			return nil, err
 		}
 	}
-	const infinity = math.MaxInt
+	const (
+		infinity = math.MaxInt
+		onPath   = -1 // on the walk under way
+	)
 	position := func(p string) (int, error) {
 		var path []string
 		at := infinity
 		for p != "" {
 			if i, ok := pos[p]; ok {
-				at = i
+				if i != onPath {
+					at = i
+				} // else a cycle, impossible for hashed event IDs
 				break
 			}
-			if slices.Contains(path, p) {
-				break
-			}
+			pos[p] = onPath
 			path = append(path, p)
 			n, err := r.load(p)
 			if err != nil {

@@ -116,12 +116,30 @@ func (r *testRoom) bootstrap() {
 	r.create()
 	r.add(ev{id: "$alice", sender: alice, typ: tMember, sk: alice, content: joined,
 		auth: r.auth(), prev: []string{"$create"}, ts: 2})
-	r.add(ev{id: "$pl1", sender: alice, typ: tPL, content: `{"users":{"` + alice + `":100,"` + bob + `":50}}`,
+	r.add(ev{id: "$pl1", sender: alice, typ: tPL, content: r.users(bob, 50),
 		auth: r.auth("$alice"), prev: []string{"$alice"}, ts: 3})
 	r.add(ev{id: "$jr", sender: alice, typ: tJR, content: `{"join_rule":"public"}`,
 		auth: r.auth("$alice", "$pl1"), prev: []string{"$pl1"}, ts: 4})
 	r.add(ev{id: "$bob", sender: bob, typ: tMember, sk: bob, content: joined,
 		auth: r.auth("$pl1", "$jr"), prev: []string{"$jr"}, ts: 5})
+}
+
+// users returns power levels content giving alice 100, unless she is a
+// room version 12 creator whom power levels cannot name, and the given
+// users (alternating user ID and level) their levels.
+func (r *testRoom) users(levels ...any) string {
+	m := map[string]any{}
+	if !r.v.PrivilegedCreators {
+		m[alice] = 100
+	}
+	for i := 0; i+1 < len(levels); i += 2 {
+		m[levels[i].(string)] = levels[i+1]
+	}
+	raw, err := json.Marshal(map[string]any{"users": m})
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	return string(raw)
 }
 
 // state builds a state map from event IDs.

@@ -11,6 +11,7 @@ package stateres
 import (
 	"errors"
 	"fmt"
+	"slices"
 
 	"hearth/core/event"
 	"hearth/core/roomversion"
@@ -94,17 +95,20 @@ type resolver struct {
 	v      *roomversion.Version
 	src    Events
 	rej    Rejections
-	nodes  map[string]*node
+	nodes  map[string]node
 	power  map[string]int64 // sender power level of an event, by event ID
 	levels map[string]levels
-	err    error // the first load error met inside an auth.State
+	// room and createID cache the create event ID of the last room ID
+	// seen (room version 12).
+	room, createID string
+	err            error // the first load error met inside an auth.State
 }
 
 func newResolver(v *roomversion.Version, src Events) *resolver {
 	r := &resolver{
 		v:      v,
 		src:    src,
-		nodes:  make(map[string]*node),
+		nodes:  make(map[string]node),
 		power:  make(map[string]int64),
 		levels: make(map[string]levels),
 	}
@@ -113,10 +117,24 @@ func newResolver(v *roomversion.Version, src Events) *resolver {
 }
 
 // load returns the event with the given ID, loading it once per call.
-func (r *resolver) load(id string) (*node, error) {
+func (r *resolver) load(id string) (node, error) {
 	if n, ok := r.nodes[id]; ok {
 		return n, nil
 	}
+	p, err := r.fetch(id)
+	if err != nil {
+		return node{}, err
+	}
+	n := node{pdu: p, auth: p.AuthEvents()}
+	if createID := r.impliedCreate(p); createID != "" && !slices.Contains(n.auth, createID) {
+		n.auth = append(append(make([]string, 0, len(n.auth)+1), createID), n.auth...)
+	}
+	r.nodes[id] = n
+	return n, nil
+}
+
+// fetch asks the source for an event, bypassing the cache.
+func (r *resolver) fetch(id string) (*event.PDU, error) {
 	p, err := r.src.Event(id)
 	if err != nil {
 		return nil, fmt.Errorf("%w %s: %w", ErrMissingEvent, id, err)
@@ -124,26 +142,28 @@ func (r *resolver) load(id string) (*node, error) {
 	if p == nil {
 		return nil, fmt.Errorf("%w %s", ErrMissingEvent, id)
 	}
-	n := &node{pdu: p, auth: p.AuthEvents()}
-	if r.v.RoomIDFromCreateEvent && !p.IsCreate() {
-		// Room version 12 events never list the create event: its ID is
-		// the room ID with "$" for "!".
-		if room := p.RoomID(); len(room) > 1 {
-			createID := "$" + room[1:]
-			listed := false
-			for _, a := range n.auth {
-				if a == createID {
-					listed = true
-					break
-				}
-			}
-			if !listed {
-				n.auth = append(append(make([]string, 0, len(n.auth)+1), createID), n.auth...)
-			}
+	return p, nil
+}
+
+// impliedCreate returns, for a room version 12 event other than the create
+// event, the ID of the create event, which such events never list in
+// auth_events: it is the room ID with "$" for "!". Otherwise it returns "".
+func (r *resolver) impliedCreate(p *event.PDU) string {
+	if !r.v.RoomIDFromCreateEvent || p.IsCreate() {
+		return ""
+	}
+	return r.createOf(p.RoomID())
+}
+
+// createOf returns the ID of the create event of a room version 12 room.
+func (r *resolver) createOf(room string) string {
+	if room != r.room {
+		r.room, r.createID = room, ""
+		if len(room) > 1 {
+			r.createID = "$" + room[1:]
 		}
 	}
-	r.nodes[id] = n
-	return n, nil
+	return r.createID
 }
 
 // rejected reports whether the source marks the event as rejected.

@@ -271,7 +271,7 @@ func TestIterativeAuthChecks(t *testing.T) {
 				src = rejectingEvents{r.evs, tt.rejected}
 			}
 			state := r.state(tt.start...)
-			if err := newResolver(r.v, src).iterativeAuthChecks(state, tt.order); err != nil {
+			if err := newResolver(r.v, src).iterativeAuthChecks(&partialState{top: state}, tt.order); err != nil {
 				t.Fatal(err)
 			}
 			if want := r.state(tt.want...); !maps.Equal(state, want) {

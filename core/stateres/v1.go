@@ -27,7 +27,7 @@ type v1Event struct {
 // they reject; every other conflict goes to the event with the highest
 // depth and lowest sha1(event_id) that the auth rules allow.
 func (r *resolver) resolveV1(stateSets []map[event.StateKey]string) (map[event.StateKey]string, error) {
-	resolved := make(map[event.StateKey]string)
+	resolved := make(map[event.StateKey]string, len(stateSets[0]))
 	conflicts := make(map[event.StateKey][]string)
 	for _, s := range stateSets {
 		for k, id := range s {
@@ -63,7 +63,7 @@ func (r *resolver) resolveV1(stateSets []map[event.StateKey]string) (map[event.S
 		return strings.Compare(a.StateKey, b.StateKey)
 	})
 
-	cs := &checkState{r: r, state: resolved}
+	cs := &checkState{r: r, state: &partialState{top: resolved}}
 	allowed := func(id string) (bool, error) {
 		n, err := r.load(id)
 		if err != nil {

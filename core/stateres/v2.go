@@ -48,11 +48,9 @@ func (r *resolver) resolveV2(stateSets []map[event.StateKey]string, v21 bool) (m
 
 	// Step 2: iterative auth checks from the unconflicted state (v2) or
 	// the empty state (v2.1).
-	var partial map[event.StateKey]string
-	if v21 {
-		partial = make(map[event.StateKey]string, len(unconflicted)+len(full))
-	} else {
-		partial = copyState(unconflicted)
+	partial := &partialState{top: make(map[event.StateKey]string, len(full))}
+	if !v21 {
+		partial.base = unconflicted
 	}
 	if err := r.iterativeAuthChecks(partial, powerOrder); err != nil {
 		return nil, err
@@ -66,7 +64,8 @@ func (r *resolver) resolveV2(stateSets []map[event.StateKey]string, v21 bool) (m
 			others = append(others, id)
 		}
 	}
-	others, err = r.mainlineOrder(others, partial[powerLevelsKey])
+	pl, _ := partial.get(powerLevelsKey)
+	others, err = r.mainlineOrder(others, pl)
 	if err != nil {
 		return nil, err
 	}
@@ -76,11 +75,14 @@ func (r *resolver) resolveV2(stateSets []map[event.StateKey]string, v21 bool) (m
 		return nil, err
 	}
 
-	// Step 5: the unconflicted state map wins.
-	for k, id := range unconflicted {
-		partial[k] = id
+	// Step 5: the unconflicted state map wins. It becomes the result:
+	// split made it for this call.
+	for k, id := range partial.top {
+		if _, ok := unconflicted[k]; !ok {
+			unconflicted[k] = id
+		}
 	}
-	return partial, nil
+	return unconflicted, nil
 }
 
 // powerSelection returns the power events of the full conflicted set
