@@ -176,10 +176,7 @@ func checkRoom(ev, create *event.PDU) error {
 // checkFederate rejects an event from another server than the creator's
 // when the create event sets m.federate to false.
 func checkFederate(ev, create *event.PDU) error {
-	var c struct {
-		Federate *bool `json:"m.federate"`
-	}
-	if json.Unmarshal(create.Content(), &c) != nil || c.Federate == nil || *c.Federate {
+	if !createInfoOf(create).noFederate {
 		return nil
 	}
 	if domain(ev.Sender()) != domain(create.Sender()) {
@@ -244,6 +241,14 @@ func Membership(ev *event.PDU) string {
 	if ev == nil {
 		return ""
 	}
+	return membershipCache.get(ev, parseMembership)
+}
+
+// membershipCache holds the membership of member events.
+var membershipCache pduCache[string]
+
+// parseMembership reads content.membership.
+func parseMembership(ev *event.PDU) string {
 	var c struct {
 		Membership json.RawMessage `json:"membership"`
 	}

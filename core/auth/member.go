@@ -112,7 +112,7 @@ func checkJoin(ev *event.PDU, state State, create *event.PDU, pl *PowerLevels, t
 	v := ev.Version()
 	sender := ev.Sender()
 	if prev := ev.PrevEvents(); len(prev) == 1 && prev[0] == create.ID() {
-		if creators := Creators(create); len(creators) > 0 && target == creators[0] {
+		if creators := createInfoOf(create).creators; len(creators) > 0 && target == creators[0] {
 			return nil
 		}
 	}

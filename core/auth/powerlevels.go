@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -82,30 +83,52 @@ type PowerLevels struct {
 // Keys of users must be valid user IDs. The error wraps
 // ErrInvalidPowerLevels.
 func ParsePowerLevels(pl *event.PDU, create *event.PDU) (*PowerLevels, error) {
-	var v *roomversion.Version
-	switch {
-	case pl != nil:
-		v = pl.Version()
-	case create != nil:
-		v = create.Version()
-	default:
-		return nil, fmt.Errorf("%w: neither a power levels nor a create event", ErrInvalidPowerLevels)
-	}
-	p := &PowerLevels{version: v, named: namedDefaults}
+	var creators []string
 	if create != nil {
-		p.creators = Creators(create)
+		creators = createInfoOf(create).creators
 	}
 	if pl == nil {
-		if !v.PrivilegedCreators && len(p.creators) > 0 {
-			p.users = map[string]int64{p.creators[0]: defaultCreatorLevel}
+		if create == nil {
+			return nil, fmt.Errorf("%w: neither a power levels nor a create event", ErrInvalidPowerLevels)
+		}
+		v := create.Version()
+		p := &PowerLevels{version: v, named: namedDefaults, creators: creators}
+		if !v.PrivilegedCreators && len(creators) > 0 {
+			p.users = map[string]int64{creators[0]: defaultCreatorLevel}
 		}
 		return p, nil
 	}
-	p.fromEvent = true
-	if err := p.parseContent(pl.Content(), v); err != nil {
-		return nil, err
+	parsed := plCache.get(pl, parsePowerLevelsEvent)
+	if parsed.err != nil {
+		return nil, parsed.err
 	}
-	return p, nil
+	if !pl.Version().PrivilegedCreators {
+		// Creators do not enter into the levels: share the parsed copy.
+		return parsed.pl, nil
+	}
+	p := *parsed.pl
+	p.creators = creators
+	return &p, nil
+}
+
+// parsedPowerLevels is the cached outcome of parsing a power levels event.
+type parsedPowerLevels struct {
+	pl  *PowerLevels
+	err error
+}
+
+// plCache holds the parsed content of power levels events.
+var plCache pduCache[parsedPowerLevels]
+
+// parsePowerLevelsEvent parses a power levels event's content, without
+// creators. The result is shared and must not be modified.
+func parsePowerLevelsEvent(pl *event.PDU) parsedPowerLevels {
+	v := pl.Version()
+	p := &PowerLevels{version: v, named: namedDefaults, fromEvent: true}
+	if err := p.parseContent(pl.Content(), v); err != nil {
+		return parsedPowerLevels{err: err}
+	}
+	return parsedPowerLevels{pl: p}
 }
 
 // parseContent fills p from the content of a power levels event.
@@ -276,31 +299,55 @@ func parseLevelNumber(s string, v *roomversion.Version) (int64, error) {
 // versions 1 to 10 its content's creator, from version 11 its sender, and
 // in version 12 also the users in content.additional_creators.
 func Creators(create *event.PDU) []string {
+	return slices.Clone(createInfoOf(create).creators)
+}
+
+// createInfo is what the rules read from a create event's content.
+type createInfo struct {
+	creators []string
+	// noFederate is whether m.federate is false.
+	noFederate bool
+}
+
+// createCache holds the createInfo of create events.
+var createCache pduCache[createInfo]
+
+// createInfoOf returns the cached createInfo of a create event. Its slice
+// is shared and must not be modified.
+func createInfoOf(create *event.PDU) createInfo {
+	return createCache.get(create, parseCreate)
+}
+
+// parseCreate reads a create event's creators and m.federate.
+func parseCreate(create *event.PDU) createInfo {
 	v := create.Version()
 	var c struct {
 		Creator            json.RawMessage `json:"creator"`
 		AdditionalCreators json.RawMessage `json:"additional_creators"`
+		Federate           json.RawMessage `json:"m.federate"`
 	}
 	_ = json.Unmarshal(create.Content(), &c)
+	// Only the literal false stops federation.
+	info := createInfo{noFederate: string(c.Federate) == "false"}
 	if !v.CreatorIsSender {
 		var creator string
-		if json.Unmarshal(c.Creator, &creator) != nil || creator == "" {
-			return nil
+		if json.Unmarshal(c.Creator, &creator) == nil && creator != "" {
+			info.creators = []string{creator}
 		}
-		return []string{creator}
+		return info
 	}
-	out := []string{create.Sender()}
+	info.creators = []string{create.Sender()}
 	if v.PrivilegedCreators {
 		var extra []string
 		if json.Unmarshal(c.AdditionalCreators, &extra) == nil {
 			for _, u := range extra {
-				if u != create.Sender() && !contains(out, u) {
-					out = append(out, u)
+				if !contains(info.creators, u) {
+					info.creators = append(info.creators, u)
 				}
 			}
 		}
 	}
-	return out
+	return info
 }
 
 // contains reports whether list holds s.
