@@ -1,0 +1,204 @@
+// Package room keeps the rooms' event graphs: it builds and signs local
+// events, accepts remote ones after the spec's checks on receipt, and
+// answers what the state of a room was at any event.
+//
+// Every room's writes are serialised by a per-room lock, and every accepted
+// event is durable when the call that accepted it returns. The data lives
+// in a persist.Store under the key layout documented in keys.go.
+package room
+
+import (
+	"context"
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"sync"
+	"time"
+
+	"hearth/core/event"
+	"hearth/core/roomversion"
+	"hearth/core/signing"
+	"hearth/persist"
+)
+
+// Config is what a DAG needs from its surroundings. Clock and randomness
+// are handed in so that the package stays deterministic under test and
+// runs unchanged in a browser.
+type Config struct {
+	// ServerName is this server's name; local events are signed for it.
+	ServerName string
+	// Key signs local events.
+	Key signing.Key
+	// Store holds the rooms.
+	Store persist.Store
+	// Now returns the current time.
+	Now func() time.Time
+	// Rand supplies randomness for room IDs and old-style event IDs.
+	Rand io.Reader
+	// Keys looks up other servers' signing keys to verify remote events.
+	Keys event.KeyLookup
+}
+
+// DAG is the set of rooms this server takes part in.
+type DAG struct {
+	cfg    Config
+	stream *stream
+	groups *groups
+	events *pduCache
+
+	mu    sync.Mutex
+	rooms map[string]*roomEntry
+}
+
+// roomEntry is the in-memory side of one room: its write lock and its
+// cached metadata.
+type roomEntry struct {
+	mu   sync.Mutex // held while an event is being added
+	meta *roomMeta  // nil until loaded; guarded by mu
+}
+
+// roomMeta is a room's stored summary.
+type roomMeta struct {
+	Version     string   `json:"v"`
+	CreateID    string   `json:"c"`
+	Extremities []string `json:"fx"`
+	Group       uint64   `json:"g"` // current state
+	Depth       int64    `json:"d"` // greatest depth of an accepted event
+}
+
+// Errors callers act on.
+var (
+	// ErrUnknownRoom means the server has no such room.
+	ErrUnknownRoom = errors.New("room: unknown room")
+	// ErrUnknownEvent means the server has no such event.
+	ErrUnknownEvent = errors.New("room: unknown event")
+	// ErrNotAllowed wraps auth failures of local events: nothing was
+	// stored.
+	ErrNotAllowed = errors.New("room: event not allowed")
+)
+
+// MissingEventsError reports events that must be fetched before an event
+// can be accepted: its prev events (fetch with get_missing_events or
+// state_ids) or its auth events (fetch with event_auth).
+type MissingEventsError struct {
+	Prev []string
+	Auth []string
+}
+
+func (e *MissingEventsError) Error() string {
+	return fmt.Sprintf("room: missing %d prev and %d auth events", len(e.Prev), len(e.Auth))
+}
+
+// New opens the DAG over cfg.Store, reading where the stream and the state
+// groups left off.
+func New(ctx context.Context, cfg Config) (*DAG, error) {
+	if cfg.Store == nil || cfg.Now == nil || cfg.Rand == nil || cfg.ServerName == "" {
+		return nil, errors.New("room: Config needs Store, Now, Rand and ServerName")
+	}
+	var lastPos, lastGroup uint64
+	err := cfg.Store.View(ctx, func(tx persist.Tx) error {
+		var err error
+		if lastPos, err = lastUint64(tx, prefixStream); err != nil {
+			return err
+		}
+		lastGroup, err = lastUint64(tx, prefixGroup)
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("room: open: %w", err)
+	}
+	return &DAG{
+		cfg:    cfg,
+		stream: newStream(lastPos),
+		groups: newGroups(lastGroup),
+		events: newPDUCache(4096),
+		rooms:  make(map[string]*roomEntry),
+	}, nil
+}
+
+// lastUint64 returns the big-endian number that ends the last key under
+// prefix, or 0 when there is none.
+func lastUint64(tx persist.Tx, prefix string) (uint64, error) {
+	it := tx.Iterate(persist.IterOptions{Prefix: []byte(prefix), Reverse: true, KeysOnly: true})
+	defer it.Close()
+	if it.Next() {
+		if k := it.Key(); len(k) >= len(prefix)+8 {
+			return binary.BigEndian.Uint64(k[len(prefix) : len(prefix)+8]), nil
+		}
+		return 0, fmt.Errorf("%w: key %q too short", errCorrupt, it.Key())
+	}
+	return 0, it.Err()
+}
+
+func (d *DAG) entry(roomID string) *roomEntry {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	e, ok := d.rooms[roomID]
+	if !ok {
+		e = &roomEntry{}
+		d.rooms[roomID] = e
+	}
+	return e
+}
+
+// loadMeta returns the room's metadata; the caller holds e.mu.
+func (d *DAG) loadMeta(ctx context.Context, roomID string, e *roomEntry) (*roomMeta, error) {
+	if e.meta != nil {
+		return e.meta, nil
+	}
+	var m roomMeta
+	err := d.cfg.Store.View(ctx, func(tx persist.Tx) error {
+		raw, err := tx.Get(metaKey(roomID))
+		if errors.Is(err, persist.ErrNotFound) {
+			return fmt.Errorf("%w: %s", ErrUnknownRoom, roomID)
+		}
+		if err != nil {
+			return err
+		}
+		return json.Unmarshal(raw, &m)
+	})
+	if err != nil {
+		return nil, err
+	}
+	e.meta = &m
+	return e.meta, nil
+}
+
+// Position returns the stream position up to which every event is
+// durable and visible, and a channel closed when it next moves. Long-polling
+// sync waits on the channel.
+func (d *DAG) Position() (uint64, <-chan struct{}) { return d.stream.position() }
+
+// Version returns the room version of a room.
+func (d *DAG) Version(ctx context.Context, roomID string) (*roomversion.Version, error) {
+	e := d.entry(roomID)
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	m, err := d.loadMeta(ctx, roomID, e)
+	if err != nil {
+		return nil, err
+	}
+	return lookupVersion(m.Version)
+}
+
+func lookupVersion(id string) (*roomversion.Version, error) {
+	v, ok := roomversion.Lookup(id)
+	if !ok {
+		return nil, fmt.Errorf("room: unsupported room version %q", id)
+	}
+	return v, nil
+}
+
+// Extremities returns the room's forward extremities.
+func (d *DAG) Extremities(ctx context.Context, roomID string) ([]string, error) {
+	e := d.entry(roomID)
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	m, err := d.loadMeta(ctx, roomID, e)
+	if err != nil {
+		return nil, err
+	}
+	return append([]string(nil), m.Extremities...), nil
+}

@@ -1,0 +1,105 @@
+package room
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+)
+
+// The room DAG's key layout over the persist store. Every key starts with
+// "room/" so that other core packages can share the store.
+//
+//	room/ev/<event ID>                      -> eventRecord (binary, see encodeRecord)
+//	room/meta/<room ID>                     -> roomMeta (JSON)
+//	room/tl/<room ID> 0x00 <pos:8 BE>       -> event ID (the room's timeline, in stream order)
+//	room/stream/<pos:8 BE>                  -> room ID 0x00 event ID (the server-wide stream)
+//	room/sg/<group:8 BE>                    -> stateGroup (JSON)
+//
+// Positions and group numbers are big-endian so that byte order is numeric
+// order, and the highest of each is found at start-up by iterating its
+// prefix backwards. Room and event IDs never contain 0x00, which makes it a safe
+// separator.
+const (
+	prefixEvent  = "room/ev/"
+	prefixMeta   = "room/meta/"
+	prefixTL     = "room/tl/"
+	prefixStream = "room/stream/"
+	prefixGroup  = "room/sg/"
+)
+
+func eventKey(id string) []byte { return []byte(prefixEvent + id) }
+func metaKey(roomID string) []byte {
+	return []byte(prefixMeta + roomID)
+}
+
+func timelinePrefix(roomID string) []byte { return []byte(prefixTL + roomID + "\x00") }
+
+func timelineKey(roomID string, pos uint64) []byte {
+	return binary.BigEndian.AppendUint64(timelinePrefix(roomID), pos)
+}
+
+func streamKey(pos uint64) []byte {
+	return binary.BigEndian.AppendUint64([]byte(prefixStream), pos)
+}
+
+func groupKey(g uint64) []byte {
+	return binary.BigEndian.AppendUint64([]byte(prefixGroup), g)
+}
+
+// eventStatus says how an event stands in its room.
+type eventStatus byte
+
+const (
+	// statusAccepted events passed every check and are part of the room.
+	statusAccepted eventStatus = 1
+	// statusSoftFailed events passed the checks against their own past but
+	// not against the room's current state: kept, never shown or built on.
+	statusSoftFailed eventStatus = 2
+	// statusRejected events failed authorisation: kept so that they are
+	// not fetched again, never used.
+	statusRejected eventStatus = 3
+	// statusOutlier events are known (for example as auth events) but
+	// have no known place in the DAG and no state.
+	statusOutlier eventStatus = 4
+)
+
+// eventRecord is what the store keeps for one event.
+type eventRecord struct {
+	status  eventStatus
+	version string // room version ID
+	pos     uint64 // stream position; 0 for events not in the timeline
+	group   uint64 // state group after the event; 0 when unknown
+	json    []byte // the event as accepted
+}
+
+// encodeRecord lays a record out as: status(1) pos(8) group(8)
+// len(version)(1) version json.
+func encodeRecord(r eventRecord) []byte {
+	b := make([]byte, 0, 18+len(r.version)+len(r.json))
+	b = append(b, byte(r.status))
+	b = binary.BigEndian.AppendUint64(b, r.pos)
+	b = binary.BigEndian.AppendUint64(b, r.group)
+	b = append(b, byte(len(r.version)))
+	b = append(b, r.version...)
+	return append(b, r.json...)
+}
+
+var errCorrupt = errors.New("room: corrupt record")
+
+func decodeRecord(b []byte) (eventRecord, error) {
+	if len(b) < 18 {
+		return eventRecord{}, fmt.Errorf("%w: event record of %d bytes", errCorrupt, len(b))
+	}
+	r := eventRecord{
+		status: eventStatus(b[0]),
+		pos:    binary.BigEndian.Uint64(b[1:9]),
+		group:  binary.BigEndian.Uint64(b[9:17]),
+	}
+	n := int(b[17])
+	if len(b) < 18+n {
+		return eventRecord{}, fmt.Errorf("%w: event record version overruns", errCorrupt)
+	}
+	r.version = string(b[18 : 18+n])
+	r.json = b[18+n:]
+	return r, nil
+}

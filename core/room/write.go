@@ -1,0 +1,116 @@
+package room
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+
+	"hearth/core/event"
+	"hearth/persist"
+)
+
+// addition is one event being added to a room, with everything needed to
+// store it in one transaction.
+type addition struct {
+	roomID string
+	entry  *roomEntry
+	pdu    *event.PDU
+	status eventStatus
+	// before is the state before the event and beforeGroup its group
+	// (0 when before has no stored group yet).
+	before      State
+	beforeGroup uint64
+	// next is the room's metadata after the event; nil leaves it as is.
+	next *roomMeta
+	// current, when not nil, is the room's new current state; when nil
+	// and next is set, the state after the event becomes current.
+	current State
+}
+
+// add stores a, durably, and updates the in-memory room on success. The
+// caller holds a.entry.mu.
+func (d *DAG) add(ctx context.Context, a addition) error {
+	var pos uint64
+	if a.status == statusAccepted {
+		pos = d.stream.allocate()
+		defer d.stream.finish(pos)
+	}
+	var next *roomMeta
+	err := d.cfg.Store.Update(ctx, func(tx persist.Tx) error {
+		beforeGroup := a.beforeGroup
+		if beforeGroup == 0 && len(a.before) > 0 {
+			g, err := d.groups.store(tx, 0, 0, nil, a.before)
+			if err != nil {
+				return err
+			}
+			beforeGroup = g
+		}
+		afterGroup := beforeGroup
+		after := a.before
+		if a.pdu.IsState() && a.status != statusRejected {
+			after = a.before.clone()
+			after[a.pdu.StateTuple()] = a.pdu.ID()
+			chain, err := d.groups.chainOf(tx, beforeGroup)
+			if err != nil {
+				return err
+			}
+			if afterGroup, err = d.groups.store(tx, beforeGroup, chain, a.before, after); err != nil {
+				return err
+			}
+		}
+		if a.status == statusRejected {
+			afterGroup = 0
+		}
+		rec := eventRecord{status: a.status, version: a.pdu.Version().ID, pos: pos, group: afterGroup, json: a.pdu.JSON()}
+		if err := tx.Set(eventKey(a.pdu.ID()), encodeRecord(rec)); err != nil {
+			return fmt.Errorf("room: store event: %w", err)
+		}
+		if pos != 0 {
+			if err := tx.Set(timelineKey(a.roomID, pos), []byte(a.pdu.ID())); err != nil {
+				return fmt.Errorf("room: store timeline entry: %w", err)
+			}
+			if err := tx.Set(streamKey(pos), []byte(a.roomID+"\x00"+a.pdu.ID())); err != nil {
+				return fmt.Errorf("room: store stream entry: %w", err)
+			}
+		}
+		if a.next == nil {
+			return nil
+		}
+		m := *a.next
+		switch {
+		case a.current != nil:
+			chain, err := d.groups.chainOf(tx, afterGroup)
+			if err != nil {
+				return err
+			}
+			afterState, err := d.groups.load(tx, afterGroup)
+			if err != nil {
+				return err
+			}
+			if m.Group, err = d.groups.store(tx, afterGroup, chain, afterState, a.current); err != nil {
+				return err
+			}
+		default:
+			m.Group = afterGroup
+		}
+		if a.pdu.Depth() > m.Depth {
+			m.Depth = a.pdu.Depth()
+		}
+		raw, err := json.Marshal(m)
+		if err != nil {
+			return fmt.Errorf("room: encode room metadata: %w", err)
+		}
+		if err := tx.Set(metaKey(a.roomID), raw); err != nil {
+			return fmt.Errorf("room: store room metadata: %w", err)
+		}
+		next = &m
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	if next != nil {
+		a.entry.meta = next
+	}
+	return nil
+}
