@@ -5,7 +5,11 @@
 //
 // The package reads events only through the Events interface and keeps no
 // state between calls; everything it memoises (loaded events, auth chains,
-// power levels, mainline positions) lives for one call to Resolve.
+// power levels, mainline positions) lives for one call to Resolve. The work
+// is linear in the size of the states and of the auth chains walked, plus
+// n log n sorting of the conflicted events: a state event is fetched once,
+// the chain shared by every state is walked once, and the auth rules run
+// only for events of the full conflicted set.
 package stateres
 
 import (

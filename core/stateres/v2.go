@@ -1,8 +1,7 @@
 package stateres
 
 import (
-	"encoding/json"
-
+	"hearth/core/auth"
 	"hearth/core/event"
 )
 
@@ -127,26 +126,10 @@ func isPowerEvent(p *event.PDU) bool {
 		if sk == p.Sender() {
 			return false
 		}
-		switch membership(p) {
+		switch auth.Membership(p) {
 		case "leave", "ban":
 			return true
 		}
 	}
 	return false
-}
-
-// membership returns the membership of an m.room.member event, or "" when
-// its content has none.
-func membership(p *event.PDU) string {
-	var c struct {
-		Membership json.RawMessage `json:"membership"`
-	}
-	if json.Unmarshal(p.Content(), &c) != nil {
-		return ""
-	}
-	var m string
-	if json.Unmarshal(c.Membership, &m) != nil {
-		return ""
-	}
-	return m
 }
