@@ -90,7 +90,7 @@ func Build(b Builder, v *roomversion.Version, origin string, key signing.Key, ra
 	// h is the event without hashes and signatures: exactly what the
 	// content hash covers. hashAt and sigAt are where those two members
 	// belong in it.
-	h, hashAt, sigAt, err := b.appendUnsigned((*scratch)[:0], v, origin, eventID)
+	h, at, err := b.appendUnsigned((*scratch)[:0], v, origin, eventID)
 	if err != nil {
 		*scratch = h[:0]
 		return nil, err
@@ -101,14 +101,18 @@ func Build(b Builder, v *roomversion.Version, origin string, key signing.Key, ra
 	hashesLen := len(hashesPrefix) + hashLen + len(hashesSuffix)
 	// `,"signatures":{"origin":{"keyID":"sig"}}`, escapes aside.
 	sigLen := len(`,"signatures":{"":{"":""}}`) + len(origin) + len(key.ID) + b64.EncodedLen(signing.SignatureSize)
-	sigMember := make([]byte, 0, sigLen+8)
+	var sigBuf [192]byte
+	sigMember := sigBuf[:0]
 	out := make([]byte, 0, len(h)+hashesLen+sigLen)
-	out = append(out, h[:hashAt]...)
+	out = append(out, h[:at.hashes]...)
 	out = append(out, hashesPrefix...)
+	hashStart := len(out)
 	out = b64.AppendEncode(out, sum[:])
+	hashEnd := len(out)
 	out = append(out, hashesSuffix...)
-	out = append(out, h[hashAt:]...)
-	sigAt += hashesLen
+	out = append(out, h[at.hashes:]...)
+	at.shift(hashesLen)
+	sigAt := at.sigs
 	*scratch = h[:0]
 
 	// The redacted form without signatures is what the signature and the
@@ -132,7 +136,9 @@ func Build(b Builder, v *roomversion.Version, origin string, key signing.Key, ra
 	sigMember = append(sigMember, `:{`...)
 	sigMember = appendString(sigMember, key.ID)
 	sigMember = append(sigMember, ':', '"')
+	sigStart := len(sigMember)
 	sigMember = b64.AppendEncode(sigMember, sig)
+	sigEnd := len(sigMember)
 	sigMember = append(sigMember, '"', '}', '}')
 	n := len(out)
 	out = append(out, sigMember...) // grow, then move the tail up
@@ -142,11 +148,57 @@ func Build(b Builder, v *roomversion.Version, origin string, key signing.Key, ra
 	if len(out) > MaxPDUSize {
 		return nil, fmt.Errorf("%w: event is %d bytes, over the %d byte limit", ErrInvalid, len(out), MaxPDUSize)
 	}
+	// The fields are known: fill them in rather than decode the event
+	// again. TestBuildRoundTrip checks they are what Parse would find.
 	p := &PDU{version: v, id: eventID, raw: out, canon: out}
-	if err := p.decodeCanonical(); err != nil {
+	f := &p.f
+	if v.EventIDFormat == roomversion.EventIDInEvent {
+		f.EventID = eventID
+	}
+	if !v.UpdatedRedactionRules {
+		f.Origin = origin
+	}
+	if !v.RedactsInContent {
+		f.Redacts = b.Redacts
+	}
+	if b.StateKey != nil {
+		sk := *b.StateKey
+		f.StateKey = &sk
+	}
+	f.RoomID, f.Sender, f.Type = b.RoomID, b.Sender, b.Type
+	f.Depth, f.OriginServerTS = b.Depth, b.OriginServerTS
+	f.Content = out[at.content:at.contentEnd:at.contentEnd]
+	f.AuthEvents = out[at.auth:at.authEnd:at.authEnd]
+	f.PrevEvents = out[at.prev:at.prevEnd:at.prevEnd]
+	f.SHA256 = string(out[hashStart:hashEnd])
+	f.Signatures = map[string]map[string]string{origin: {key.ID: string(sigMember[sigStart:sigEnd])}}
+	f.authIDs = make([]string, 0, len(b.AuthEvents))
+	for _, id := range b.AuthEvents {
+		if id != at.skipAuth {
+			f.authIDs = append(f.authIDs, id)
+		}
+	}
+	f.prevIDs = append(make([]string, 0, len(b.PrevEvents)), b.PrevEvents...)
+	if err := p.decodeContent(); err != nil {
 		return nil, fmt.Errorf("event: build: %w", err)
 	}
 	return p, nil
+}
+
+// offsets records where Build wrote the members it needs to find again.
+type offsets struct {
+	hashes, sigs        int // where the hashes and signatures members go
+	auth, authEnd       int // the auth_events array
+	content, contentEnd int // the content object
+	prev, prevEnd       int // the prev_events array
+	skipAuth            string
+}
+
+// shift moves the offsets after the hashes member by n bytes.
+func (o *offsets) shift(n int) {
+	o.sigs += n
+	o.prev += n
+	o.prevEnd += n
 }
 
 // check validates the builder's fields for room version v.
@@ -201,15 +253,17 @@ func (b *Builder) isCreate() bool {
 }
 
 // appendUnsigned appends the event as canonical JSON without hashes and
-// signatures, and returns the offsets at which those members belong.
-func (b *Builder) appendUnsigned(dst []byte, v *roomversion.Version, origin, eventID string) (out []byte, hashAt, sigAt int, err error) {
+// signatures, and returns where its parts are and where those members
+// belong.
+func (b *Builder) appendUnsigned(dst []byte, v *roomversion.Version, origin, eventID string) (out []byte, at offsets, err error) {
 	strict := v.StrictCanonicalJSON
-	createID := ""
 	if v.RoomIDFromCreateEvent && len(b.RoomID) > 1 {
-		createID = "$" + b.RoomID[1:]
+		at.skipAuth = "$" + b.RoomID[1:]
 	}
 	dst = append(dst, `{"auth_events":`...)
-	dst = b.appendRefs(dst, v, b.AuthEvents, createID)
+	at.auth = len(dst)
+	dst = b.appendRefs(dst, v, b.AuthEvents, at.skipAuth)
+	at.authEnd = len(dst)
 	dst = append(dst, `,"content":`...)
 	contentAt := len(dst)
 	content := []byte(b.Content)
@@ -217,25 +271,26 @@ func (b *Builder) appendUnsigned(dst []byte, v *roomversion.Version, origin, eve
 		content = []byte("{}")
 	}
 	if dst, err = canonicaljson.AppendCanonical(dst, content, strict); err != nil {
-		return dst, 0, 0, fmt.Errorf("%w: build: content: %v", ErrInvalid, err)
+		return dst, at, fmt.Errorf("%w: build: content: %v", ErrInvalid, err)
 	}
 	if dst[contentAt] != '{' {
-		return dst, 0, 0, fmt.Errorf("%w: build: content is not a JSON object", ErrInvalid)
+		return dst, at, fmt.Errorf("%w: build: content is not a JSON object", ErrInvalid)
 	}
 	if b.Redacts != "" && v.RedactsInContent {
 		c, err := withRedacts(dst[contentAt:], b.Redacts)
 		if err != nil {
-			return dst, 0, 0, err
+			return dst, at, err
 		}
 		dst = append(dst[:contentAt], c...)
 	}
+	at.content, at.contentEnd = contentAt, len(dst)
 	dst = append(dst, `,"depth":`...)
 	dst = strconv.AppendInt(dst, b.Depth, 10)
 	if eventID != "" {
 		dst = append(dst, `,"event_id":`...)
 		dst = appendString(dst, eventID)
 	}
-	hashAt = len(dst)
+	at.hashes = len(dst)
 	if !v.UpdatedRedactionRules {
 		// Room versions before 11 sign the origin key; servers of
 		// those versions expect it.
@@ -245,7 +300,9 @@ func (b *Builder) appendUnsigned(dst []byte, v *roomversion.Version, origin, eve
 	dst = append(dst, `,"origin_server_ts":`...)
 	dst = strconv.AppendInt(dst, b.OriginServerTS, 10)
 	dst = append(dst, `,"prev_events":`...)
+	at.prev = len(dst)
 	dst = b.appendRefs(dst, v, b.PrevEvents, "")
+	at.prevEnd = len(dst)
 	if b.Redacts != "" && !v.RedactsInContent {
 		dst = append(dst, `,"redacts":`...)
 		dst = appendString(dst, b.Redacts)
@@ -256,7 +313,7 @@ func (b *Builder) appendUnsigned(dst []byte, v *roomversion.Version, origin, eve
 	}
 	dst = append(dst, `,"sender":`...)
 	dst = appendString(dst, b.Sender)
-	sigAt = len(dst)
+	at.sigs = len(dst)
 	if b.StateKey != nil {
 		dst = append(dst, `,"state_key":`...)
 		dst = appendString(dst, *b.StateKey)
@@ -264,7 +321,7 @@ func (b *Builder) appendUnsigned(dst []byte, v *roomversion.Version, origin, eve
 	dst = append(dst, `,"type":`...)
 	dst = appendString(dst, b.Type)
 	dst = append(dst, '}')
-	return dst, hashAt, sigAt, nil
+	return dst, at, nil
 }
 
 // appendRefs writes prev_events or auth_events, leaving out skip: a list of

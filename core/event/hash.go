@@ -3,6 +3,7 @@ package event
 import (
 	"bytes"
 	"crypto/sha256"
+	"encoding/base64"
 	"errors"
 	"fmt"
 
@@ -172,10 +173,14 @@ func EventID(raw []byte, v *roomversion.Version) (string, error) {
 // eventIDFromHash formats a reference hash as an event ID of version v
 // (3 or later).
 func eventIDFromHash(ref []byte, v *roomversion.Version) string {
+	var buf [64]byte
+	id := append(buf[:0], '$')
 	if v.EventIDFormat == roomversion.EventIDHashStd {
-		return "$" + b64.Encode(ref)
+		id = base64.RawStdEncoding.AppendEncode(id, ref)
+	} else {
+		id = base64.RawURLEncoding.AppendEncode(id, ref)
 	}
-	return "$" + b64.EncodeURL(ref)
+	return string(id)
 }
 
 // appendWithout appends the canonical object obj to dst without the

@@ -325,7 +325,7 @@ func (p *PDU) eventRefs(val []byte) ([]string, error) {
 	if !isArray(val) {
 		return nil, errors.New("not an array")
 	}
-	ids := []string{}
+	ids := make([]string, 0, 4)
 	pairs := p.version.EventIDFormat == roomversion.EventIDInEvent
 	err := arrayElements(val, func(elem []byte) error {
 		if pairs && !(p.trusted && isString(elem)) {

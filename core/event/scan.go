@@ -211,13 +211,32 @@ func compareKey(raw []byte, key string) (int, error) {
 	}
 	inner := raw[1 : len(raw)-1]
 	if bytes.IndexByte(inner, '\\') < 0 {
-		return strings.Compare(string(inner), key), nil
+		return compareBytes(inner, key), nil
 	}
 	decoded, err := unquote(raw)
 	if err != nil {
 		return 0, err
 	}
 	return strings.Compare(decoded, key), nil
+}
+
+// compareBytes is strings.Compare(string(b), s) without the conversion.
+func compareBytes(b []byte, s string) int {
+	for i := 0; i < len(b) && i < len(s); i++ {
+		if b[i] != s[i] {
+			if b[i] < s[i] {
+				return -1
+			}
+			return 1
+		}
+	}
+	switch {
+	case len(b) < len(s):
+		return -1
+	case len(b) > len(s):
+		return 1
+	}
+	return 0
 }
 
 // unquote decodes a JSON string literal, quotes included.
