@@ -20,6 +20,7 @@ import (
 	"hearth/core/event"
 	"hearth/core/roomversion"
 	"hearth/core/signing"
+	"hearth/core/streampos"
 	"hearth/persist"
 )
 
@@ -44,7 +45,7 @@ type Config struct {
 // DAG is the set of rooms this server takes part in.
 type DAG struct {
 	cfg    Config
-	stream *stream
+	stream *streampos.Stream
 	groups *groups
 	events *pduCache
 
@@ -111,7 +112,7 @@ func New(ctx context.Context, cfg Config) (*DAG, error) {
 	}
 	return &DAG{
 		cfg:    cfg,
-		stream: newStream(lastPos),
+		stream: streampos.New(lastPos),
 		groups: newGroups(lastGroup),
 		events: newPDUCache(4096),
 		rooms:  make(map[string]*roomEntry),
@@ -169,7 +170,7 @@ func (d *DAG) loadMeta(ctx context.Context, roomID string, e *roomEntry) (*roomM
 // Position returns the stream position up to which every event is
 // durable and visible, and a channel closed when it next moves. Long-polling
 // sync waits on the channel.
-func (d *DAG) Position() (uint64, <-chan struct{}) { return d.stream.position() }
+func (d *DAG) Position() (uint64, <-chan struct{}) { return d.stream.Position() }
 
 // Version returns the room version of a room.
 func (d *DAG) Version(ctx context.Context, roomID string) (*roomversion.Version, error) {

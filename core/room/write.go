@@ -32,8 +32,8 @@ type addition struct {
 func (d *DAG) add(ctx context.Context, a addition) error {
 	var pos uint64
 	if a.status == statusAccepted {
-		pos = d.stream.allocate()
-		defer d.stream.finish(pos)
+		pos = d.stream.Allocate()
+		defer d.stream.Finish(pos)
 	}
 	var next *roomMeta
 	err := d.cfg.Store.Update(ctx, func(tx persist.Tx) error {
