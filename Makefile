@@ -1,0 +1,62 @@
+# hearth: a Matrix homeserver whose core runs natively and in the browser.
+#
+#   make run     build and start a homeserver on 127.0.0.1 (data in ./data)
+#   make test    download modules, lint, and run every test (native and js/wasm)
+#
+# Other targets: build, wasm, bench, lint, clean.
+
+GO       ?= go
+GOROOT   := $(shell $(GO) env GOROOT)
+VERSION  ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
+LDFLAGS  := -X main.version=$(VERSION)
+DATA     ?= ./data
+RUN_FLAGS ?= --data $(DATA)
+WASM_EXEC := $(GOROOT)/lib/wasm/go_js_wasm_exec
+# Extra flags for the native go test run, e.g. TESTFLAGS=-race.
+TESTFLAGS ?=
+
+.PHONY: all build wasm run test test-native test-wasm deps bench lint clean
+
+all: build wasm
+
+## build: the native node, bin/hearth
+build:
+	$(GO) build -ldflags '$(LDFLAGS)' -o bin/hearth ./cmd/node
+
+## wasm: the browser module web/hearth.wasm and Go's wasm_exec.js beside it
+wasm:
+	GOOS=js GOARCH=wasm $(GO) build -ldflags '$(LDFLAGS)' -o web/hearth.wasm ./cmd/wasm
+	cp "$(GOROOT)/lib/wasm/wasm_exec.js" web/wasm_exec.js
+
+## run: build, then start hearth on 127.0.0.1 with its data in $(DATA)
+run: build
+	./bin/hearth serve $(RUN_FLAGS)
+
+## deps: download the modules
+deps:
+	$(GO) mod download
+
+## test: modules, lint, native tests, js/wasm builds and tests under Node
+test: deps lint test-native test-wasm
+
+test-native:
+	$(GO) test -count=1 $(TESTFLAGS) ./...
+
+test-wasm:
+	GOOS=js GOARCH=wasm $(GO) build -o /dev/null ./cmd/wasm
+	GOOS=js GOARCH=wasm $(GO) build ./core/... ./persist/...
+	GOOS=js GOARCH=wasm $(GO) test -count=1 -exec="$(WASM_EXEC)" ./core/... ./cmd/wasm
+
+## bench: every benchmark, natively
+bench:
+	$(GO) test -run='^$$' -bench=. -benchmem ./...
+
+## lint: gofmt, go vet natively and for js/wasm
+lint:
+	@unformatted="$$(gofmt -l .)"; if [ -n "$$unformatted" ]; then echo "gofmt -l found unformatted files:"; echo "$$unformatted"; exit 1; fi
+	$(GO) vet ./...
+	GOOS=js GOARCH=wasm $(GO) vet ./core/... ./persist/... ./cmd/wasm
+
+## clean: remove build outputs (not the data directory)
+clean:
+	rm -rf bin web/hearth.wasm web/wasm_exec.js
