@@ -40,6 +40,19 @@ type Config struct {
 	Rand io.Reader
 	// Keys looks up other servers' signing keys to verify remote events.
 	Keys event.KeyLookup
+	// OnAccepted, when set, is called after each event that becomes part
+	// of a room's timeline is durable, in the room's order: it is called
+	// with the room's write lock held, so it must be quick and must not
+	// add events to the same room. Sync uses it to wake waiting clients
+	// and federation to queue the event for other servers.
+	OnAccepted func(Added)
+}
+
+// Added describes an event that was just added to a room's timeline.
+type Added struct {
+	Event *event.PDU
+	// Pos is the event's stream position.
+	Pos uint64
 }
 
 // DAG is the set of rooms this server takes part in.
@@ -67,6 +80,7 @@ type roomMeta struct {
 	Extremities []string `json:"fx"`
 	Group       uint64   `json:"g"` // current state
 	Depth       int64    `json:"d"` // greatest depth of an accepted event
+	LastPos     uint64   `json:"p"` // stream position of the latest timeline event
 }
 
 // Errors callers act on.

@@ -14,6 +14,9 @@ import (
 //	room/tl/<room ID> 0x00 <pos:8 BE>       -> event ID (the room's timeline, in stream order)
 //	room/stream/<pos:8 BE>                  -> room ID 0x00 event ID (the server-wide stream)
 //	room/sg/<group:8 BE>                    -> stateGroup (JSON)
+//	room/redacted/<event ID>                -> ID of the redaction that redacts it
+//	room/user/<user ID> 0x00 <room ID>      -> Membership (JSON), local users only
+//	room/ulog/<user ID> 0x00 <pos:8 BE>     -> room ID whose membership changed at pos
 //
 // Positions and group numbers are big-endian so that byte order is numeric
 // order, and the highest of each is found at start-up by iterating its
@@ -25,6 +28,9 @@ const (
 	prefixTL     = "room/tl/"
 	prefixStream = "room/stream/"
 	prefixGroup  = "room/sg/"
+	prefixRedact = "room/redacted/"
+	prefixUser   = "room/user/"
+	prefixULog   = "room/ulog/"
 )
 
 func eventKey(id string) []byte { return []byte(prefixEvent + id) }
@@ -40,6 +46,20 @@ func timelineKey(roomID string, pos uint64) []byte {
 
 func streamKey(pos uint64) []byte {
 	return binary.BigEndian.AppendUint64([]byte(prefixStream), pos)
+}
+
+func redactedKey(id string) []byte { return []byte(prefixRedact + id) }
+
+func userRoomsPrefix(userID string) []byte { return []byte(prefixUser + userID + "\x00") }
+
+func userRoomKey(userID, roomID string) []byte {
+	return append(userRoomsPrefix(userID), roomID...)
+}
+
+func userLogPrefix(userID string) []byte { return []byte(prefixULog + userID + "\x00") }
+
+func userLogKey(userID string, pos uint64) []byte {
+	return binary.BigEndian.AppendUint64(userLogPrefix(userID), pos)
 }
 
 func groupKey(g uint64) []byte {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"strings"
 
 	"hearth/core/event"
 	"hearth/persist"
@@ -73,10 +74,22 @@ func (d *DAG) add(ctx context.Context, a addition) error {
 				return fmt.Errorf("room: store stream entry: %w", err)
 			}
 		}
+		if pos != 0 && a.pdu.Type() == "m.room.redaction" && a.pdu.Redacts() != "" {
+			if err := tx.Set(redactedKey(a.pdu.Redacts()), []byte(a.pdu.ID())); err != nil {
+				return fmt.Errorf("room: store redaction marker: %w", err)
+			}
+		}
 		if a.next == nil {
 			return nil
 		}
 		m := *a.next
+		if pos != 0 {
+			m.LastPos = pos
+		}
+		oldGroup := uint64(0)
+		if a.entry.meta != nil {
+			oldGroup = a.entry.meta.Group
+		}
 		switch {
 		case a.current != nil:
 			chain, err := d.groups.chainOf(tx, afterGroup)
@@ -92,6 +105,9 @@ func (d *DAG) add(ctx context.Context, a addition) error {
 			}
 		default:
 			m.Group = afterGroup
+		}
+		if err := d.indexMembership(tx, a, oldGroup, m.Group, pos); err != nil {
+			return err
 		}
 		if a.pdu.Depth() > m.Depth {
 			m.Depth = a.pdu.Depth()
@@ -112,5 +128,74 @@ func (d *DAG) add(ctx context.Context, a addition) error {
 	if next != nil {
 		a.entry.meta = next
 	}
+	if pos != 0 && d.cfg.OnAccepted != nil {
+		d.cfg.OnAccepted(Added{Event: a.pdu, Pos: pos})
+	}
 	return nil
+}
+
+// indexMembership records, for this server's own users, every membership
+// that changes between the room's current states in groups from and to.
+func (d *DAG) indexMembership(tx persist.Tx, a addition, from, to uint64, pos uint64) error {
+	if from == to {
+		return nil
+	}
+	changed := map[string]string{} // user ID -> member event ID
+	if a.current == nil && from == a.beforeGroup && a.pdu.Type() == "m.room.member" {
+		// The common case: the new state is the old plus this event.
+		if k, _ := a.pdu.StateKey(); d.isLocal(k) {
+			changed[k] = a.pdu.ID()
+		}
+	} else {
+		old, err := d.groups.load(tx, from)
+		if err != nil {
+			return err
+		}
+		cur, err := d.groups.load(tx, to)
+		if err != nil {
+			return err
+		}
+		for k, id := range cur {
+			if k.Type == "m.room.member" && old[k] != id && d.isLocal(k.StateKey) {
+				changed[k.StateKey] = id
+			}
+		}
+		for k := range old {
+			if _, ok := cur[k]; !ok && k.Type == "m.room.member" && d.isLocal(k.StateKey) {
+				changed[k.StateKey] = ""
+			}
+		}
+	}
+	for user, id := range changed {
+		membership := "leave"
+		if id != "" {
+			ev := a.pdu
+			if id != a.pdu.ID() {
+				ce, err := d.load(tx, id)
+				if err != nil {
+					return err
+				}
+				ev = ce.pdu
+			}
+			membership = ev.Membership()
+		}
+		raw, err := json.Marshal(Membership{RoomID: a.roomID, Membership: membership, EventID: id, Pos: pos})
+		if err != nil {
+			return fmt.Errorf("room: encode membership: %w", err)
+		}
+		if err := tx.Set(userRoomKey(user, a.roomID), raw); err != nil {
+			return fmt.Errorf("room: store membership: %w", err)
+		}
+		if pos != 0 {
+			if err := tx.Set(userLogKey(user, pos), []byte(a.roomID)); err != nil {
+				return fmt.Errorf("room: store membership log: %w", err)
+			}
+		}
+	}
+	return nil
+}
+
+// isLocal reports whether userID belongs to this server.
+func (d *DAG) isLocal(userID string) bool {
+	return strings.HasSuffix(userID, ":"+d.cfg.ServerName) && strings.HasPrefix(userID, "@")
 }

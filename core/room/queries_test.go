@@ -1,0 +1,105 @@
+package room
+
+import (
+	"context"
+	"slices"
+	"sync"
+	"testing"
+
+	"hearth/core/roomversion"
+)
+
+func TestMembershipIndexAndTimeline(t *testing.T) {
+	ctx := context.Background()
+	ring := keyring{}
+	a := newServer(t, "a.test", 1, ring)
+	var mu sync.Mutex
+	var hooked []uint64
+	a.dag.cfg.OnAccepted = func(ad Added) {
+		mu.Lock()
+		defer mu.Unlock()
+		hooked = append(hooked, ad.Pos)
+	}
+	alice, carol := "@alice:a.test", "@carol:a.test"
+	start, _ := a.dag.Position()
+	evs := createPublicRoom(t, a, roomversion.MustLookup("11"), alice)
+	roomID := evs[0].RoomID()
+
+	m, err := a.dag.MembershipOf(ctx, alice, roomID)
+	if err != nil || m.Membership != "join" || m.EventID != evs[1].ID() {
+		t.Fatalf("alice's membership = %+v, %v", m, err)
+	}
+	if m, _ := a.dag.MembershipOf(ctx, carol, roomID); m.Membership != "" {
+		t.Fatalf("carol has membership %+v before joining", m)
+	}
+	mid, _ := a.dag.Position()
+	join, err := a.dag.Send(ctx, roomID, Proto{Sender: carol, Type: "m.room.member", StateKey: strp(carol), Content: content(t, map[string]any{"membership": "join"})})
+	if err != nil {
+		t.Fatal(err)
+	}
+	leave, err := a.dag.Send(ctx, roomID, Proto{Sender: carol, Type: "m.room.member", StateKey: strp(carol), Content: content(t, map[string]any{"membership": "leave"})})
+	if err != nil {
+		t.Fatal(err)
+	}
+	end, _ := a.dag.Position()
+	rooms, err := a.dag.Rooms(ctx, carol)
+	if err != nil || rooms[roomID].Membership != "leave" || rooms[roomID].EventID != leave.ID() {
+		t.Fatalf("carol's rooms = %+v, %v", rooms, err)
+	}
+	changed, err := a.dag.MembershipChanges(ctx, carol, mid, end)
+	if err != nil || !slices.Equal(changed, []string{roomID}) {
+		t.Fatalf("carol's changes (%d, %d] = %v, %v", mid, end, changed, err)
+	}
+	if changed, _ := a.dag.MembershipChanges(ctx, carol, start, mid); len(changed) != 0 {
+		t.Fatalf("carol's changes before she joined: %v", changed)
+	}
+	if changed, _ := a.dag.MembershipChanges(ctx, alice, mid, end); len(changed) != 0 {
+		t.Fatalf("alice's membership did not change, got %v", changed)
+	}
+
+	// Forwards from the start: every event, oldest first.
+	all, err := a.dag.Timeline(ctx, roomID, start, 0, false, 100)
+	if err != nil || len(all) != 7 {
+		t.Fatalf("forward timeline has %d events, %v", len(all), err)
+	}
+	if all[0].Event.ID() != evs[0].ID() || all[6].Event.ID() != leave.ID() {
+		t.Fatalf("forward timeline order wrong: first %s last %s", all[0].Event.ID(), all[6].Event.ID())
+	}
+	// Backwards from the end, two at a time.
+	page, err := a.dag.Timeline(ctx, roomID, 0, 0, true, 2)
+	if err != nil || len(page) != 2 || page[0].Event.ID() != leave.ID() || page[1].Event.ID() != join.ID() {
+		t.Fatalf("newest page = %v, %v", page, err)
+	}
+	next, _ := a.dag.Timeline(ctx, roomID, page[1].Pos, 0, true, 2)
+	if len(next) != 2 || next[0].Event.ID() != evs[4].ID() {
+		t.Fatalf("second page starts at %v", next)
+	}
+	// A bounded forward window.
+	window, _ := a.dag.Timeline(ctx, roomID, all[1].Pos, all[3].Pos, false, 100)
+	if len(window) != 2 || window[0].Pos != all[2].Pos || window[1].Pos != all[3].Pos {
+		t.Fatalf("window (%d, %d] = %v", all[1].Pos, all[3].Pos, window)
+	}
+	if last, _ := a.dag.LastPos(ctx, roomID); last != all[6].Pos {
+		t.Fatalf("LastPos %d, want %d", last, all[6].Pos)
+	}
+	s, err := a.dag.StateAt(ctx, roomID, all[5].Pos)
+	if err != nil || s[StateKeyOf("m.room.member", carol)] != join.ID() {
+		t.Fatalf("state at carol's join: %v, %v", s, err)
+	}
+
+	mu.Lock()
+	if len(hooked) != 7 || !slices.IsSorted(hooked) {
+		t.Fatalf("OnAccepted saw positions %v", hooked)
+	}
+	mu.Unlock()
+
+	// A redaction marks its target.
+	red, err := a.dag.Send(ctx, roomID, Proto{Sender: alice, Type: "m.room.redaction", Content: content(t, map[string]any{"redacts": evs[4].ID()}), Redacts: evs[4].ID()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	info, err := a.dag.Info(ctx, evs[4].ID())
+	if err != nil || info.RedactedBy != red.ID() || !info.InTimeline {
+		t.Fatalf("Info of redacted message = %+v, %v", info, err)
+	}
+}
