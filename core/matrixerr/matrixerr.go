@@ -36,12 +36,15 @@ const (
 
 // Error is a Matrix API error: an HTTP status, an errcode and a human-readable
 // message. RetryAfterMS, when positive, is sent as retry_after_ms (used with
-// M_LIMIT_EXCEEDED).
+// M_LIMIT_EXCEEDED); SoftLogout is sent as soft_logout (with
+// M_UNKNOWN_TOKEN, when the client may log in again without losing its
+// device).
 type Error struct {
 	Status       int
 	Code         string
 	Message      string
 	RetryAfterMS int64
+	SoftLogout   bool
 }
 
 // New returns an Error with the given status, errcode and formatted message.
@@ -59,11 +62,12 @@ type body struct {
 	Code         string `json:"errcode"`
 	Message      string `json:"error"`
 	RetryAfterMS int64  `json:"retry_after_ms,omitempty"`
+	SoftLogout   bool   `json:"soft_logout,omitempty"`
 }
 
 // MarshalJSON encodes e as a Matrix error body.
 func (e Error) MarshalJSON() ([]byte, error) {
-	return json.Marshal(body{Code: e.Code, Message: e.Message, RetryAfterMS: e.RetryAfterMS})
+	return json.Marshal(body{Code: e.Code, Message: e.Message, RetryAfterMS: e.RetryAfterMS, SoftLogout: e.SoftLogout})
 }
 
 // As reports err as an Error: the Error inside err's chain if there is one,
