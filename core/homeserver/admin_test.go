@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -195,9 +196,17 @@ func TestRateLimit(t *testing.T) {
 	if r := do(t, h, "GET", "/health", ""); r.status != 200 {
 		t.Errorf("/health limited: %d", r.status)
 	}
-	// Another client has its own bucket.
-	if r := do(t, h, "GET", "/_matrix/client/versions", "", "Authorization", "Bearer other"); r.status != 200 {
-		t.Errorf("other client: %d", r.status)
+	// A made-up access token does not get a fresh bucket.
+	if r := do(t, h, "GET", "/_matrix/client/versions", "", "Authorization", "Bearer made-up"); r.status != 429 {
+		t.Errorf("client with a new token: %d, want 429", r.status)
+	}
+	// Another address has its own bucket.
+	req := httptest.NewRequest("GET", "/_matrix/client/versions", nil)
+	req.RemoteAddr = "192.0.2.7:4000"
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, req)
+	if rec.Code != 200 {
+		t.Errorf("other address: %d", rec.Code)
 	}
 	c.t = c.t.Add(time.Second)
 	if r := get(); r.status != 200 {

@@ -72,8 +72,9 @@ type Config struct {
 	// RegistrationSharedSecret enables Synapse-style shared-secret
 	// registration and authenticates the admin API. Empty disables both.
 	RegistrationSharedSecret string
-	// RateLimit is how many client API requests per second each client may
-	// make on average, with bursts of twice that; zero turns limiting off.
+	// RateLimit is how many client API requests per second each client
+	// (network address) may make on average, with bursts of twice that;
+	// zero turns limiting off.
 	RateLimit float64
 	// BcryptCost is the password hashing cost; zero means the default of
 	// core/accounts.
