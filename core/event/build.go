@@ -70,6 +70,9 @@ func Build(b Builder, v *roomversion.Version, origin string, key signing.Key, ra
 	if origin == "" || !validString(origin) {
 		return nil, fmt.Errorf("event: build: invalid origin %q", origin)
 	}
+	if !validString(key.ID) {
+		return nil, fmt.Errorf("event: build: invalid key ID %q", key.ID)
+	}
 	if err := b.check(v); err != nil {
 		return nil, err
 	}
@@ -88,8 +91,8 @@ func Build(b Builder, v *roomversion.Version, origin string, key signing.Key, ra
 	scratch := builderPool.Get().(*[]byte)
 	defer builderPool.Put(scratch)
 	// h is the event without hashes and signatures: exactly what the
-	// content hash covers. hashAt and sigAt are where those two members
-	// belong in it.
+	// content hash covers. at records where those two members belong in it
+	// and where the parts the PDU points at are.
 	h, at, err := b.appendUnsigned((*scratch)[:0], v, origin, eventID)
 	if err != nil {
 		*scratch = h[:0]

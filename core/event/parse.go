@@ -37,7 +37,7 @@ func Parse(raw []byte, v *roomversion.Version) (*PDU, error) {
 		return nil, errNilVersion
 	}
 	if len(raw) > maxRawPDUSize {
-		return nil, fmt.Errorf("%w: event is %d bytes, over the %d byte limit", ErrInvalid, len(raw), MaxPDUSize)
+		return nil, fmt.Errorf("%w: event is %d bytes of JSON, far over the %d byte limit", ErrInvalid, len(raw), MaxPDUSize)
 	}
 	canon, err := canonicaljson.AppendCanonical(make([]byte, 0, len(raw)), raw, v.StrictCanonicalJSON)
 	if err != nil {

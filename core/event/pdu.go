@@ -4,7 +4,15 @@
 // A *PDU is immutable once made. Untrusted JSON becomes a PDU through Parse,
 // which enforces the size limit and the room version's JSON rules and
 // derives the event ID; events read back from this server's own store come
-// back through Load, which trusts the stored ID.
+// back through Load, which trusts the stored ID; this server's own events are
+// made by Build. VerifySignatures and CheckContentHash (or VerifyReceived,
+// both in the spec's order) are the receive-side checks before the
+// authorisation rules.
+//
+// Everything works on the event's canonical JSON by byte offset: redaction
+// is a filter over it, the content hash, reference hash and signatures are
+// computed from filtered copies, and signatures are spliced in, so no event
+// is decoded into maps and encoded again.
 package event
 
 import (
