@@ -88,6 +88,10 @@ func TestLargeRoom(t *testing.T) {
 		if err != nil {
 			t.Fatalf("v%s: %v", version, err)
 		}
+		reversed := []map[event.StateKey]string{forks[2], forks[1], forks[0]}
+		if again, err := Resolve(r.v, reversed, r.evs); err != nil || !maps.Equal(again, got) {
+			t.Errorf("v%s: the order of the states changed the result (error %v)", version, err)
+		}
 		if !maps.Equal(got, want) {
 			for k, id := range want {
 				if got[k] != id {
