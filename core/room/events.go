@@ -107,6 +107,16 @@ func (t txEvents) Event(id string) (*event.PDU, error) {
 	return ce.pdu, err
 }
 
+// Rejected implements stateres.Rejections: rejected events must never
+// fill gaps in state resolution's auth checks.
+func (t txEvents) Rejected(id string) bool {
+	if t.pending != nil && t.pending.ID() == id {
+		return false
+	}
+	ce, err := t.d.load(t.tx, id)
+	return err == nil && ce.rec.status == statusRejected
+}
+
 // authState adapts a State of event IDs to auth.State, reading the events
 // it is asked for.
 type authState struct {

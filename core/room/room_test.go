@@ -14,6 +14,7 @@ import (
 	"hearth/core/event"
 	"hearth/core/roomversion"
 	"hearth/core/signing"
+	"hearth/core/stateres"
 	"hearth/persist/memory"
 )
 
@@ -480,4 +481,8 @@ func TestTamperedContentIsRedacted(t *testing.T) {
 	if bytes.Contains(stored.JSON(), []byte("evil")) || bytes.Contains(stored.JSON(), []byte("hello")) {
 		t.Fatalf("stored event kept its content: %s", stored.JSON())
 	}
+}
+
+func TestTxEventsReportsRejections(t *testing.T) {
+	var _ stateres.Rejections = txEvents{}
 }
