@@ -16,9 +16,11 @@ type EventView struct {
 	obj map[string]any
 }
 
-// NewEventView decodes eventJSON, a client-format event or a PDU (both have
-// the type, state_key, sender, room_id and content the rules look at).
-// Numbers keep their exact text so that integers compare exactly.
+// NewEventView decodes eventJSON, a PDU or a client-format event: the rules
+// look at type, state_key, sender, content and, for room rules, room_id,
+// which client events inside a /sync room section leave out, so pass the
+// PDU or an event that has it. Numbers keep their exact text so that
+// integers compare exactly.
 func NewEventView(eventJSON []byte) (EventView, error) {
 	d := json.NewDecoder(bytes.NewReader(eventJSON))
 	d.UseNumber()
