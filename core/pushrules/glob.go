@@ -38,6 +38,8 @@ func compileGlob(pattern string) *glob { return compile(pattern, true) }
 // for contains_display_name.
 func literalGlob(s string) *glob { return compile(s, false) }
 
+// compile tokenises pattern, treating * and ? as wildcards only when
+// wildcards is set, and builds the one-word tables when the pattern fits.
 func compile(pattern string, wildcards bool) *glob {
 	g := &glob{}
 	for _, r := range pattern {
