@@ -1,0 +1,20 @@
+// Package badger implements persist.Store on BadgerDB, an embedded LSM
+// key-value store, for servers. It is not available with GOOS=js: browsers
+// use persist/memory or an IndexedDB backend instead.
+//
+// # Durability and group commit
+//
+// Update returns only after its writes are on stable storage. Rather than
+// syncing once per transaction, as BadgerDB's SyncWrites option does, the
+// store runs read-write transactions one at a time on a single writer
+// goroutine and commits them in groups: every transaction that arrives
+// while the previous group is being synced joins the next group, which is
+// written as one BadgerDB transaction and synced once. Each callback's
+// writes are kept in a private copy-on-write layer until it returns, so a
+// failing callback is rolled back without affecting the others in its group,
+// and each callback runs exactly once.
+//
+// Readers never see data that is not yet durable: the store uses BadgerDB's
+// managed timestamps, and View reads at the timestamp of the last synced
+// group.
+package badger

@@ -1,0 +1,142 @@
+//go:build !js
+
+package badger
+
+import (
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"hearth/persist"
+)
+
+func openTest(t *testing.T) *Store {
+	t.Helper()
+	s, err := Open(t.TempDir(), WithLogger(nil))
+	if err != nil {
+		t.Fatalf("Open: %v", err)
+	}
+	t.Cleanup(func() {
+		if err := s.Close(); err != nil {
+			t.Errorf("Close: %v", err)
+		}
+	})
+	return s
+}
+
+func set(s *Store, t *testing.T, key, value string) error {
+	return s.Update(t.Context(), func(tx persist.Tx) error { return tx.Set([]byte(key), []byte(value)) })
+}
+
+// visible reports whether a new View sees key.
+func visible(t *testing.T, s *Store, key string) bool {
+	t.Helper()
+	var found bool
+	err := s.View(t.Context(), func(tx persist.Tx) error {
+		_, err := tx.Get([]byte(key))
+		found = err == nil
+		if errors.Is(err, persist.ErrNotFound) {
+			return nil
+		}
+		return err
+	})
+	if err != nil {
+		t.Fatalf("View: %v", err)
+	}
+	return found
+}
+
+func TestNothingAckedOrVisibleBeforeSync(t *testing.T) {
+	s := openTest(t)
+	entered, release := make(chan struct{}), make(chan struct{})
+	inner := s.sync
+	s.sync = func() error {
+		close(entered)
+		<-release
+		return inner()
+	}
+	done := make(chan error, 1)
+	go func() { done <- set(s, t, "k", "v") }()
+	<-entered
+	// The group is committed to BadgerDB but not synced.
+	if visible(t, s, "k") {
+		t.Error("a View saw a write before it was synced")
+	}
+	select {
+	case err := <-done:
+		t.Fatalf("Update returned %v before its write was synced", err)
+	case <-time.After(50 * time.Millisecond):
+	}
+	close(release)
+	if err := <-done; err != nil {
+		t.Fatalf("Update: %v", err)
+	}
+	if !visible(t, s, "k") {
+		t.Error("a View did not see a synced write")
+	}
+}
+
+func TestSyncFailureStopsWrites(t *testing.T) {
+	s := openTest(t)
+	if err := set(s, t, "before", "v"); err != nil {
+		t.Fatalf("Update: %v", err)
+	}
+	errDisk := errors.New("disk on fire")
+	s.sync = func() error { return errDisk }
+	if err := set(s, t, "k", "v"); !errors.Is(err, errDisk) {
+		t.Fatalf("Update with a failing sync = %v, want the sync error", err)
+	}
+	if visible(t, s, "k") {
+		t.Error("a write whose sync failed is visible")
+	}
+	if !visible(t, s, "before") {
+		t.Error("a write synced before the failure is gone")
+	}
+	if err := set(s, t, "after", "v"); !errors.Is(err, errDisk) {
+		t.Errorf("Update after a failed sync = %v, want the sync error", err)
+	}
+}
+
+func TestConcurrentUpdatesShareSyncs(t *testing.T) {
+	s := openTest(t)
+	var syncs atomic.Int32
+	entered, release := make(chan struct{}), make(chan struct{})
+	inner := s.sync
+	s.sync = func() error {
+		if syncs.Add(1) == 1 {
+			close(entered)
+			<-release
+		}
+		return inner()
+	}
+	const n = 64
+	var wg sync.WaitGroup
+	errs := make(chan error, n)
+	wg.Go(func() { errs <- set(s, t, "first", "v") })
+	<-entered
+	// While the first group syncs, the others queue up and must then
+	// commit together.
+	for i := range n - 1 {
+		wg.Go(func() { errs <- set(s, t, fmt.Sprint("k", i), "v") })
+	}
+	time.Sleep(200 * time.Millisecond)
+	close(release)
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Fatalf("Update: %v", err)
+		}
+	}
+	if got := syncs.Load(); got > 3 {
+		t.Errorf("%d updates took %d syncs, want at most 3", n, got)
+	}
+	for i := range n - 1 {
+		if !visible(t, s, fmt.Sprint("k", i)) {
+			t.Fatalf("k%d missing", i)
+		}
+	}
+}

@@ -1,0 +1,176 @@
+//go:build !js
+
+package badger
+
+import (
+	"bytes"
+	"fmt"
+
+	bdb "github.com/dgraph-io/badger/v4"
+
+	"hearth/persist"
+	"hearth/persist/internal/tree"
+)
+
+// iterator merges a BadgerDB iterator over a snapshot with the overlay of
+// pending writes of a read-write transaction (nil for read-only ones). For
+// a key in both, the overlay wins; deletions in the overlay hide the key.
+type iterator struct {
+	base    *bdb.Iterator
+	ov      *tree.Iter[entry] // nil without an overlay
+	ovOK    bool              // ov is positioned on a key
+	lower   []byte            // inclusive, with dataPrefix
+	upper   []byte            // exclusive, with dataPrefix
+	reverse bool
+	values  bool
+
+	key, value []byte
+	err        error
+	closed     bool
+}
+
+func newIterator(txn *bdb.Txn, overlay *tree.Tree[entry], opts persist.IterOptions) *iterator {
+	it := &iterator{reverse: opts.Reverse, values: !opts.KeysOnly}
+	// Translate the bounds to internal keys; both are always set, since
+	// every key the store writes lies in [dataPrefix, dataPrefix+1).
+	lower, upper := opts.Bounds()
+	it.lower = append([]byte{dataPrefix}, lower...)
+	if upper != nil {
+		it.upper = append([]byte{dataPrefix}, upper...)
+	} else {
+		it.upper = []byte{dataPrefix + 1}
+	}
+	if persist.Empty(it.lower, it.upper) {
+		return it // with neither source, Next returns false
+	}
+
+	bopts := bdb.IteratorOptions{Reverse: opts.Reverse}
+	if !opts.Reverse {
+		// The prefix lets BadgerDB skip tables without matching keys.
+		// Reverse iteration cannot use it: it seeks to the upper bound,
+		// which need not have the prefix.
+		bopts.Prefix = append([]byte{dataPrefix}, opts.Prefix...)
+	}
+	it.base = txn.NewIterator(bopts)
+	if opts.Reverse {
+		it.base.Seek(it.upper)
+		// Seeking backwards lands on the largest key <= upper; upper
+		// itself is excluded.
+		if it.base.Valid() && bytes.Equal(it.base.Item().Key(), it.upper) {
+			it.base.Next()
+		}
+	} else {
+		it.base.Seek(it.lower)
+	}
+	if overlay != nil {
+		it.ov = overlay.Iter(it.lower, it.upper, opts.Reverse)
+		it.ovOK = it.ov.Next()
+	}
+	return it
+}
+
+// baseKey returns the base iterator's current key, or nil if it is done or
+// out of range.
+func (it *iterator) baseKey() []byte {
+	if it.base == nil || !it.base.Valid() {
+		return nil
+	}
+	k := it.base.Item().Key()
+	if it.reverse {
+		if bytes.Compare(k, it.lower) < 0 {
+			return nil
+		}
+	} else if bytes.Compare(k, it.upper) >= 0 {
+		return nil
+	}
+	return k
+}
+
+func (it *iterator) Next() bool {
+	it.key, it.value = nil, nil
+	if it.closed || it.err != nil {
+		return false
+	}
+	for {
+		bk := it.baseKey()
+		if bk == nil && !it.ovOK {
+			return false
+		}
+		// c < 0 when the base key comes first in iteration order.
+		c := 1
+		switch {
+		case bk == nil:
+		case !it.ovOK:
+			c = -1
+		default:
+			c = bytes.Compare(bk, it.ov.Key())
+			if it.reverse {
+				c = -c
+			}
+		}
+		if c < 0 {
+			if err := it.load(it.base.Item()); err != nil {
+				it.err = err
+				return false
+			}
+			it.base.Next()
+			return true
+		}
+		k, e := it.ov.Key(), it.ov.Value()
+		it.ovOK = it.ov.Next()
+		if c == 0 {
+			it.base.Next() // the overlay replaces this key
+		}
+		if e.del {
+			continue
+		}
+		it.set(k, e.value)
+		return true
+	}
+}
+
+// load copies the key and value of a BadgerDB item.
+func (it *iterator) load(item *bdb.Item) error {
+	if !it.values {
+		it.set(item.Key(), nil)
+		return nil
+	}
+	err := item.Value(func(v []byte) error {
+		it.set(item.Key(), v)
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("persist/badger: iterate: reading value of %q: %w", item.Key()[1:], err)
+	}
+	return nil
+}
+
+// set copies an internal key and a value into one caller-owned buffer.
+func (it *iterator) set(ikey, value []byte) {
+	k := ikey[1:]
+	if !it.values {
+		it.key = clone(k)
+		return
+	}
+	buf := make([]byte, len(k)+len(value))
+	copy(buf, k)
+	copy(buf[len(k):], value)
+	it.key, it.value = buf[:len(k):len(k)], buf[len(k):]
+}
+
+func (it *iterator) Key() []byte   { return it.key }
+func (it *iterator) Value() []byte { return it.value }
+func (it *iterator) Err() error    { return it.err }
+
+func (it *iterator) Close() {
+	if it.closed {
+		return
+	}
+	it.closed = true
+	if it.base != nil {
+		it.base.Close()
+		it.base = nil
+	}
+	it.ov = nil
+	it.key, it.value = nil, nil
+}

@@ -1,0 +1,244 @@
+//go:build !js
+
+package badger
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"sync"
+
+	bdb "github.com/dgraph-io/badger/v4"
+
+	"hearth/persist"
+)
+
+// dataPrefix starts every key the store writes to BadgerDB, which keeps
+// user keys clear of BadgerDB's reserved "!badger!" prefix and leaves room
+// for metadata under other prefixes.
+const dataPrefix = 'd'
+
+// Option configures Open.
+type Option func(*config)
+
+type config struct {
+	logger       *slog.Logger
+	memTableSize int64
+}
+
+// WithLogger sends BadgerDB's warnings and errors to l; its informational
+// messages are dropped. A nil l discards everything. By default the store
+// logs to slog.Default().
+func WithLogger(l *slog.Logger) Option {
+	return func(c *config) { c.logger = l }
+}
+
+// WithMemTableSize sets the size of BadgerDB's memtables, 64 MiB by
+// default. A transaction may write about 13% of it (see Update); smaller
+// sizes save memory in tests. Below about 7 MiB, values larger than about
+// 4% of n are kept in BadgerDB's value log instead of its LSM tree.
+func WithMemTableSize(n int64) Option {
+	return func(c *config) { c.memTableSize = n }
+}
+
+// Store is a persist.Store kept in a BadgerDB directory. Create one with
+// Open.
+type Store struct {
+	db   *bdb.DB
+	lim  limits
+	reqs chan *request
+	quit chan struct{} // closed to stop the writer
+	done chan struct{} // closed when the writer has stopped
+
+	// sync makes committed writes durable: db.Sync, replaced in tests.
+	sync func() error
+
+	// writeTs is the commit timestamp of the last durable group. Only the
+	// writer goroutine uses it.
+	writeTs uint64
+
+	// pending counts Update calls in progress, so that Close can wait for
+	// them.
+	pending sync.WaitGroup
+
+	mu       sync.Mutex
+	idle     sync.Cond // signaled when nreaders drops to zero
+	closed   bool
+	failed   error  // set when a commit or sync failed; writes stop then
+	readTs   uint64 // timestamp new View transactions read at
+	readers  map[uint64]int
+	nreaders int
+
+	closeOnce sync.Once
+	closeErr  error
+}
+
+var _ persist.Store = (*Store)(nil)
+
+// Open opens the store in dir, creating it if needed.
+func Open(dir string, opts ...Option) (*Store, error) {
+	cfg := config{logger: slog.Default(), memTableSize: 64 << 20}
+	for _, o := range opts {
+		o(&cfg)
+	}
+	bopts := bdb.DefaultOptions(dir).
+		// Group commit syncs explicitly, once per group.
+		WithSyncWrites(false).
+		// Writers run one at a time, so they cannot conflict.
+		WithDetectConflicts(false).
+		WithMemTableSize(cfg.memTableSize).
+		WithLogger(newLogger(cfg.logger))
+	// BadgerDB requires values kept in the LSM tree to fit in a
+	// transaction; with small memtables keep fewer of them there.
+	if maxBatch := 15 * bopts.MemTableSize / 100; bopts.ValueThreshold >= maxBatch {
+		bopts = bopts.WithValueThreshold(maxBatch / 4)
+	}
+	db, err := bdb.OpenManaged(bopts)
+	if err != nil {
+		return nil, fmt.Errorf("persist/badger: open %s: %w", dir, err)
+	}
+	ts := db.MaxVersion()
+	db.SetDiscardTs(ts)
+	s := &Store{
+		db:      db,
+		lim:     newLimits(bopts),
+		reqs:    make(chan *request),
+		quit:    make(chan struct{}),
+		done:    make(chan struct{}),
+		writeTs: ts,
+		readTs:  ts,
+		readers: make(map[uint64]int),
+	}
+	s.sync = db.Sync
+	s.idle.L = &s.mu
+	go s.writeLoop()
+	return s, nil
+}
+
+// View runs fn in a read-only transaction on the snapshot left by the last
+// durable Update.
+func (s *Store) View(ctx context.Context, fn func(tx persist.Tx) error) error {
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("persist/badger: view: %w", err)
+	}
+	ts, err := s.acquireReader()
+	if err != nil {
+		return fmt.Errorf("persist/badger: view: %w", err)
+	}
+	defer s.releaseReader(ts)
+	tx := &readTx{s: s, txn: s.db.NewTransactionAt(ts, false)}
+	defer tx.finish()
+	return fn(tx)
+}
+
+// acquireReader registers a reader at the current read timestamp, which
+// keeps compaction from discarding the versions it reads.
+func (s *Store) acquireReader() (uint64, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return 0, persist.ErrClosed
+	}
+	s.readers[s.readTs]++
+	s.nreaders++
+	return s.readTs, nil
+}
+
+func (s *Store) releaseReader(ts uint64) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.readers[ts]--; s.readers[ts] == 0 {
+		delete(s.readers, ts)
+	}
+	if s.nreaders--; s.nreaders == 0 {
+		s.idle.Broadcast()
+	}
+}
+
+// publish makes the group committed at ts visible to new readers and lets
+// compaction discard versions no reader needs any more.
+func (s *Store) publish(ts uint64) {
+	s.mu.Lock()
+	s.readTs = ts
+	discard := ts
+	for r := range s.readers {
+		discard = min(discard, r)
+	}
+	s.mu.Unlock()
+	s.db.SetDiscardTs(discard)
+}
+
+// Update runs fn in a read-write transaction and returns once its writes
+// are durable. Read-write transactions run one at a time on the store's
+// writer goroutine, not the caller's; a panic in fn is re-raised in the
+// caller.
+//
+// A transaction's writes are limited to roughly 13.5% of the memtable size
+// (about 8.6 MiB by default), counting values of 1 MiB or more as a few
+// bytes, since BadgerDB keeps those out of the LSM tree. Writes beyond the
+// limit fail with persist.ErrTxTooBig.
+func (s *Store) Update(ctx context.Context, fn func(tx persist.Tx) error) error {
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("persist/badger: update: %w", err)
+	}
+	s.mu.Lock()
+	switch {
+	case s.closed:
+		s.mu.Unlock()
+		return fmt.Errorf("persist/badger: update: %w", persist.ErrClosed)
+	case s.failed != nil:
+		s.mu.Unlock()
+		return fmt.Errorf("persist/badger: update: store stopped writing after an earlier failure: %w", s.failed)
+	}
+	s.pending.Add(1)
+	s.mu.Unlock()
+	defer s.pending.Done()
+
+	r := &request{ctx: ctx, fn: fn, done: make(chan struct{})}
+	s.reqs <- r
+	<-r.done
+	if r.panicked {
+		panic(r.panicVal)
+	}
+	return r.err
+}
+
+// NewBatch returns a batch that applies its writes through Update in chunks
+// of at most half the transaction size limit, so chunks can share a group
+// commit.
+func (s *Store) NewBatch(ctx context.Context) persist.Batch {
+	return persist.NewBufferedBatch(ctx, s.Update, int(s.lim.size/2), int(s.lim.count/2))
+}
+
+// Close waits for running transactions, then closes the database.
+func (s *Store) Close() error {
+	first := false
+	s.closeOnce.Do(func() {
+		first = true
+		s.closeErr = s.shutdown()
+	})
+	if first {
+		return s.closeErr
+	}
+	return nil
+}
+
+func (s *Store) shutdown() error {
+	s.mu.Lock()
+	s.closed = true
+	s.mu.Unlock()
+	// No Update can start now; wait for the accepted ones, then stop the
+	// writer.
+	s.pending.Wait()
+	close(s.quit)
+	<-s.done
+	s.mu.Lock()
+	for s.nreaders > 0 {
+		s.idle.Wait()
+	}
+	s.mu.Unlock()
+	if err := s.db.Close(); err != nil {
+		return fmt.Errorf("persist/badger: close: %w", err)
+	}
+	return nil
+}

@@ -1,0 +1,190 @@
+//go:build !js
+
+package badger
+
+import (
+	"errors"
+	"fmt"
+
+	bdb "github.com/dgraph-io/badger/v4"
+
+	"hearth/persist"
+	"hearth/persist/internal/tree"
+)
+
+// txState is what read-only and read-write transactions share: the
+// finished flag, the open iterators and a buffer for building keys.
+type txState struct {
+	done  bool
+	iters []*iterator
+	kbuf  []byte
+}
+
+// internalKey returns key with dataPrefix, in a buffer reused by the next
+// call.
+func (st *txState) internalKey(key []byte) []byte {
+	st.kbuf = append(append(st.kbuf[:0], dataPrefix), key...)
+	return st.kbuf
+}
+
+func (st *txState) check(op string, key []byte) error {
+	if st.done {
+		return fmt.Errorf("persist/badger: %s: %w", op, persist.ErrTxDone)
+	}
+	if err := persist.CheckKey(key); err != nil {
+		return fmt.Errorf("persist/badger: %s: %w", op, err)
+	}
+	return nil
+}
+
+// finish ends the transaction and closes the iterators left open, which
+// BadgerDB requires before discarding its transaction.
+func (st *txState) finish() {
+	st.done = true
+	for _, it := range st.iters {
+		if !it.closed {
+			it.Close()
+			it.err = fmt.Errorf("persist/badger: iterate: %w", persist.ErrTxDone)
+		}
+	}
+	st.iters = nil
+}
+
+func (st *txState) iterate(base *bdb.Txn, overlay *tree.Tree[entry], opts persist.IterOptions) persist.Iterator {
+	if st.done {
+		return &iterator{err: fmt.Errorf("persist/badger: iterate: %w", persist.ErrTxDone)}
+	}
+	it := newIterator(base, overlay, opts)
+	st.iters = append(st.iters, it)
+	return it
+}
+
+// get reads key from a BadgerDB transaction.
+func get(txn *bdb.Txn, ikey []byte) ([]byte, error) {
+	item, err := txn.Get(ikey)
+	if errors.Is(err, bdb.ErrKeyNotFound) {
+		return nil, fmt.Errorf("persist/badger: get %q: %w", ikey[1:], persist.ErrNotFound)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("persist/badger: get %q: %w", ikey[1:], err)
+	}
+	v, err := item.ValueCopy(nil)
+	if err != nil {
+		return nil, fmt.Errorf("persist/badger: get %q: reading value: %w", ikey[1:], err)
+	}
+	if v == nil {
+		v = []byte{}
+	}
+	return v, nil
+}
+
+// readTx is a read-only transaction on a BadgerDB snapshot.
+type readTx struct {
+	txState
+	s   *Store
+	txn *bdb.Txn
+}
+
+func (tx *readTx) finish() {
+	tx.txState.finish()
+	tx.txn.Discard()
+}
+
+func (tx *readTx) Get(key []byte) ([]byte, error) {
+	if err := tx.check("get", key); err != nil {
+		return nil, err
+	}
+	return get(tx.txn, tx.internalKey(key))
+}
+
+func (tx *readTx) Set(key, value []byte) error {
+	return tx.readOnly("set")
+}
+
+func (tx *readTx) Delete(key []byte) error {
+	return tx.readOnly("delete")
+}
+
+func (tx *readTx) readOnly(op string) error {
+	if tx.done {
+		return fmt.Errorf("persist/badger: %s: %w", op, persist.ErrTxDone)
+	}
+	return fmt.Errorf("persist/badger: %s: %w", op, persist.ErrReadOnly)
+}
+
+func (tx *readTx) Iterate(opts persist.IterOptions) persist.Iterator {
+	return tx.iterate(tx.txn, nil, opts)
+}
+
+// writeTx is a read-write transaction: its writes go to the group's
+// overlay, its reads see the overlay on top of the group's snapshot.
+type writeTx struct {
+	txState
+	g    *group
+	used usage
+	log  []op
+}
+
+// call runs r's callback on tx and ends tx, recording a panic in r.
+func (tx *writeTx) call(r *request) (err error) {
+	defer tx.finish()
+	defer func() {
+		if v := recover(); v != nil {
+			r.panicked, r.panicVal = true, v
+		}
+	}()
+	return r.fn(tx)
+}
+
+func (tx *writeTx) Get(key []byte) ([]byte, error) {
+	if err := tx.check("get", key); err != nil {
+		return nil, err
+	}
+	ikey := tx.internalKey(key)
+	if e, ok := tx.g.overlay.Get(ikey); ok {
+		if e.del {
+			return nil, fmt.Errorf("persist/badger: get %q: %w", key, persist.ErrNotFound)
+		}
+		return clone(e.value), nil
+	}
+	return get(tx.g.baseTxn(), ikey)
+}
+
+func (tx *writeTx) Set(key, value []byte) error {
+	return tx.write("set", key, value, false)
+}
+
+func (tx *writeTx) Delete(key []byte) error {
+	return tx.write("delete", key, nil, true)
+}
+
+func (tx *writeTx) write(name string, key, value []byte, del bool) error {
+	if err := tx.check(name, key); err != nil {
+		return err
+	}
+	lim := tx.g.s.lim
+	used := tx.used.plus(usage{lim.cost(1+len(key), len(value)), 1, int64(1 + len(key) + len(value))})
+	if !lim.fits(used) {
+		return fmt.Errorf("persist/badger: %s: %w: over %d bytes or %d writes", name, persist.ErrTxTooBig, lim.size, lim.count)
+	}
+	// One allocation holds the key, with its prefix, and the value.
+	buf := make([]byte, 1+len(key)+len(value))
+	buf[0] = dataPrefix
+	copy(buf[1:], key)
+	copy(buf[1+len(key):], value)
+	o := op{key: buf[: 1+len(key) : 1+len(key)], entry: entry{value: buf[1+len(key):], del: del}}
+	tx.g.overlay.Set(o.key, o.entry)
+	tx.log = append(tx.log, o)
+	tx.used = used
+	return nil
+}
+
+func (tx *writeTx) Iterate(opts persist.IterOptions) persist.Iterator {
+	return tx.iterate(tx.g.baseTxn(), &tx.g.overlay, opts)
+}
+
+func clone(b []byte) []byte {
+	c := make([]byte, len(b))
+	copy(c, b)
+	return c
+}

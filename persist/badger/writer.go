@@ -1,0 +1,245 @@
+//go:build !js
+
+package badger
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	bdb "github.com/dgraph-io/badger/v4"
+	"github.com/dgraph-io/badger/v4/skl"
+
+	"hearth/persist"
+	"hearth/persist/internal/tree"
+)
+
+// request is one Update call waiting for the writer.
+type request struct {
+	ctx context.Context
+	fn  func(tx persist.Tx) error
+
+	err      error
+	panicked bool
+	panicVal any
+	done     chan struct{}
+}
+
+func (r *request) finish(err error) {
+	r.err = err
+	close(r.done)
+}
+
+// maxGroup bounds the number of transactions in one group commit, which
+// bounds how long the first of them waits.
+const maxGroup = 1024
+
+// limits bounds what one BadgerDB transaction may hold.
+type limits struct {
+	size, count    int64 // BadgerDB's estimate of a transaction's size, with a margin
+	raw            int64 // bytes of keys and values, bounding memory use
+	valueThreshold int64
+}
+
+func newLimits(o bdb.Options) limits {
+	// BadgerDB rejects a transaction once its estimated size reaches 15%
+	// of the memtable size, or its entry count that size divided by the
+	// size of a skiplist node. Stay 10% below.
+	maxSize := 15 * o.MemTableSize / 100
+	return limits{
+		size:           maxSize * 9 / 10,
+		count:          maxSize / int64(skl.MaxNodeSize) * 9 / 10,
+		raw:            256 << 20,
+		valueThreshold: o.ValueThreshold,
+	}
+}
+
+// cost is BadgerDB's size estimate for writing a key (with dataPrefix) and
+// value: values at or above the value threshold live in the value log and
+// count as a 12-byte pointer; every entry costs 2 bytes of metadata and 10
+// for its version.
+func (l limits) cost(keyLen, valueLen int) int64 {
+	v := int64(valueLen)
+	if v >= l.valueThreshold {
+		v = 12
+	}
+	return int64(keyLen) + v + 2 + 10
+}
+
+// usage is the share of limits a transaction or group uses.
+type usage struct{ size, count, raw int64 }
+
+func (u usage) plus(v usage) usage {
+	return usage{u.size + v.size, u.count + v.count, u.raw + v.raw}
+}
+
+func (l limits) fits(u usage) bool {
+	return u.size <= l.size && u.count <= l.count && u.raw <= l.raw
+}
+
+// entry is a pending write: a value, or a deletion.
+type entry struct {
+	value []byte
+	del   bool
+}
+
+// op is one write of a transaction, in the order made.
+type op struct {
+	key []byte // with dataPrefix
+	entry
+}
+
+// group is the set of transactions committed together. Their combined
+// writes live in overlay, on top of a snapshot of the database at the last
+// durable timestamp.
+type group struct {
+	s       *Store
+	base    *bdb.Txn // read-only snapshot, opened on first read
+	overlay tree.Tree[entry]
+	used    usage
+	members []*request
+}
+
+func (s *Store) writeLoop() {
+	defer close(s.done)
+	g := &group{s: s}
+	for {
+		select {
+		case r := <-s.reqs:
+			g.run(r)
+			// Every transaction that is already waiting joins the group.
+		gather:
+			for len(g.members) < maxGroup {
+				select {
+				case r := <-s.reqs:
+					g.run(r)
+				default:
+					break gather
+				}
+			}
+			g.commit()
+		case <-s.quit:
+			return
+		}
+	}
+}
+
+// baseTxn returns the group's read snapshot, opening it if needed.
+func (g *group) baseTxn() *bdb.Txn {
+	if g.base == nil {
+		g.base = g.s.db.NewTransactionAt(g.s.writeTs, false)
+	}
+	return g.base
+}
+
+// run runs one transaction and adds its writes to the group, or finishes
+// it with its error.
+func (g *group) run(r *request) {
+	if err := g.s.failure(); err != nil {
+		r.finish(fmt.Errorf("persist/badger: update: store stopped writing after an earlier failure: %w", err))
+		return
+	}
+	if err := r.ctx.Err(); err != nil {
+		r.finish(fmt.Errorf("persist/badger: update: %w", err))
+		return
+	}
+	g.overlay.Freeze()
+	saved := g.overlay
+	tx := &writeTx{g: g}
+	err := tx.call(r)
+	if err != nil || r.panicked {
+		g.overlay = saved
+		r.finish(err)
+		return
+	}
+	if !g.s.lim.fits(g.used.plus(tx.used)) {
+		// Commit the group without r, then start a new one with r's
+		// writes. r read the state the earlier members left, which is
+		// exactly what they commit.
+		g.overlay = saved
+		g.commit()
+		if err := g.s.failure(); err != nil {
+			r.finish(fmt.Errorf("persist/badger: update: %w", err))
+			return
+		}
+		for _, o := range tx.log {
+			g.overlay.Set(o.key, o.entry)
+		}
+	}
+	g.used = g.used.plus(tx.used)
+	g.members = append(g.members, r)
+}
+
+// commit writes the group's overlay as one BadgerDB transaction, syncs it,
+// publishes it to readers and reports the outcome to every member. Then it
+// resets the group for the next one.
+func (g *group) commit() {
+	var err error
+	if len(g.members) > 0 {
+		err = g.s.commit(&g.overlay)
+	}
+	for _, r := range g.members {
+		r.finish(err)
+	}
+	clear(g.members)
+	g.members = g.members[:0]
+	if g.base != nil {
+		g.base.Discard()
+		g.base = nil
+	}
+	g.overlay = tree.Tree[entry]{}
+	g.used = usage{}
+}
+
+func (s *Store) commit(overlay *tree.Tree[entry]) error {
+	ts := s.writeTs + 1
+	txn := s.db.NewTransactionAt(s.writeTs, true)
+	defer txn.Discard()
+	for it := overlay.Iter(nil, nil, false); it.Next(); {
+		var err error
+		if e := it.Value(); e.del {
+			err = txn.Delete(it.Key())
+		} else {
+			err = txn.SetEntry(bdb.NewEntry(it.Key(), e.value))
+		}
+		if err != nil {
+			return s.writeError("stage write", err)
+		}
+	}
+	if err := txn.CommitAt(ts, nil); err != nil {
+		return s.writeError("commit", err)
+	}
+	// Nothing is acknowledged or visible before this sync. It covers the
+	// memtable's write-ahead log and the value log, the same files
+	// SyncWrites syncs after every transaction. No other write can
+	// rotate the memtable in between, as all writes go through this
+	// goroutine.
+	if err := s.sync(); err != nil {
+		return s.writeError("sync", err)
+	}
+	s.writeTs = ts
+	s.publish(ts)
+	return nil
+}
+
+// writeError wraps a failure to commit. A transaction that was too big
+// leaves the database as it was; any other failure leaves its state on disk
+// unknown, so the store stops accepting writes.
+func (s *Store) writeError(op string, err error) error {
+	if errors.Is(err, bdb.ErrTxnTooBig) {
+		return fmt.Errorf("persist/badger: %s: %w (%w)", op, persist.ErrTxTooBig, err)
+	}
+	err = fmt.Errorf("persist/badger: %s: %w", op, err)
+	s.mu.Lock()
+	if s.failed == nil {
+		s.failed = err
+	}
+	s.mu.Unlock()
+	return err
+}
+
+func (s *Store) failure() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.failed
+}
