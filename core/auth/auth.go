@@ -131,7 +131,7 @@ func Check(ev *event.PDU, state State) error {
 	if sk, ok := ev.StateKey(); ok && strings.HasPrefix(sk, "@") && sk != sender {
 		return deny("user state_key", "state_key %q is another user's", sk)
 	}
-	if ev.Type() == typePowerLevels && ev.IsState() {
+	if ev.Type() == typePowerLevels {
 		return checkPowerLevels(ev, state, create, pl, senderLevel)
 	}
 	if ev.Type() == typeRedaction && redactionRuleInAuth(v) {

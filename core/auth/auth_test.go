@@ -2,6 +2,7 @@ package auth
 
 import (
 	"fmt"
+	"strings"
 	"testing"
 )
 
@@ -27,4 +28,32 @@ func TestCreatorJoinAndBasics(t *testing.T) {
 			r.expect(r.ev(`{"type":"m.room.topic","state_key":"","sender":"@alice:a.example","content":{"topic":"x"}}`), true)
 		})
 	}
+}
+
+func TestValidUserID(t *testing.T) {
+	for _, s := range []string{
+		"@alice:a.example", "@a:b.c", "@alice:a.example:8448", "@alice:[::1]", "@alice:[::1]:80", "@alice:127.0.0.1",
+		"@Historic_Näme!:a.example", "@=3d:a.example",
+	} {
+		if !ValidUserID(s) {
+			t.Errorf("ValidUserID(%q) = false", s)
+		}
+	}
+	for _, s := range []string{
+		"", "alice:a.example", "@alice", "@:a.example", "@alice:", "@alice:a example", "@al\nice:a.example",
+		"@alice:a.example:", "@alice:a.example:port", "@alice:[::1", "@alice:[]", "@alice:a.example:123456",
+		"@" + strings.Repeat("a", 250) + ":a.example", "#room:a.example",
+	} {
+		if ValidUserID(s) {
+			t.Errorf("ValidUserID(%q) = true", s)
+		}
+	}
+}
+
+func TestPowerLevelsTypeWithoutStateKey(t *testing.T) {
+	// "If type is m.room.power_levels" holds for any event of that type:
+	// from v10 its content must still be integer-only.
+	r := standard(t, "10", "public")
+	r.expect(r.ev(`{"type":"m.room.power_levels","sender":"@alice:a.example","content":{"ban":"5"}}`), false)
+	r.expect(r.ev(`{"type":"m.room.power_levels","sender":"@alice:a.example","content":{"users":{"@alice:a.example":100}}}`), true)
 }

@@ -2,6 +2,7 @@ package auth
 
 import (
 	"encoding/json"
+	"strings"
 	"testing"
 
 	"hearth/core/event"
@@ -113,6 +114,23 @@ func TestRoomAndCreateEvent(t *testing.T) {
 			}
 			t.Log(err)
 		})
+	}
+}
+
+func TestV12RoomIDNamesCreateEvent(t *testing.T) {
+	// A create event whose own ID does not name the room is not the
+	// room's, even if it claims the room in a room_id field (which a valid
+	// v12 create event never has).
+	r := standard(t, "12", "public")
+	r.expect(msgEv(alice, "m.room.message")(r), true)
+	impostor := r.load("$otherhash", map[string]any{"type": typeCreate, "state_key": "", "sender": alice, "room_id": r.id, "content": map[string]any{}}, true)
+	if impostor.RoomID() != r.id {
+		t.Fatalf("impostor room %s", impostor.RoomID())
+	}
+	r.state[createKey] = impostor
+	ok, err := r.check(msgEv(alice, "m.room.message")(r))
+	if ok || !strings.Contains(err.Error(), "room id") {
+		t.Fatalf("impostor create accepted: %v", err)
 	}
 }
 

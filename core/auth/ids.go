@@ -1,14 +1,17 @@
 package auth
 
-import "strings"
+import (
+	"strings"
+	"unicode/utf8"
+)
 
 // maxIDLength is the longest user ID the spec allows, in bytes.
 const maxIDLength = 255
 
 // ValidUserID reports whether s is a user ID the auth rules accept: "@", a
-// non-empty localpart of printable ASCII other than ':' (the historical
-// grammar, which includes every newer ID), ':', and a server name, at most
-// 255 bytes in all.
+// non-empty localpart without ':' or control characters, ':', and a server
+// name, at most 255 bytes in all. The localpart is read as leniently as the
+// spec asks for historical user IDs, which rooms still name in power levels.
 func ValidUserID(s string) bool {
 	if len(s) > maxIDLength || len(s) < 4 || s[0] != '@' {
 		return false
@@ -17,8 +20,8 @@ func ValidUserID(s string) bool {
 	if colon < 2 {
 		return false
 	}
-	for i := 1; i < colon; i++ {
-		if s[i] < 0x21 || s[i] > 0x7e {
+	for _, r := range s[1:colon] {
+		if r < 0x20 || r == 0x7f || r == utf8.RuneError {
 			return false
 		}
 	}

@@ -206,6 +206,10 @@ func TestLeaveKick(t *testing.T) {
 		{name: "banned cannot leave", vers: allVersions, setup: func(r *room) { r.member(bob, "ban") }, ev: leave(bob, bob), allow: false},
 		{name: "left cannot leave", vers: allVersions, setup: func(r *room) { r.member(bob, "leave") }, ev: leave(bob, bob), allow: false},
 		{name: "stranger cannot leave", vers: allVersions, ev: leave(bob, bob), allow: false},
+		// A knock membership cannot arise before v7; were one in the
+		// state, it would not let its user leave.
+		{name: "knock leaves only from v7", vers: versionsBetween(1, 6),
+			setup: func(r *room) { r.member(bob, "knock") }, ev: leave(bob, bob), allow: false},
 		{name: "kick by higher", vers: allVersions, setup: func(r *room) { r.member(bob, "join") }, ev: leave(alice, bob), allow: true},
 		{name: "kick by unjoined", vers: allVersions,
 			setup: func(r *room) {

@@ -185,6 +185,9 @@ func TestParsePowerLevels(t *testing.T) {
 		if r.v.PrivilegedCreators {
 			wantAlice = Infinite
 		}
+		if users := p.Users(); r.v.PrivilegedCreators != (len(users) == 0) {
+			t.Errorf("v%s: users without power levels: %v", ver, users)
+		}
 		if p.UserLevel(alice) != wantAlice || p.UserLevel(bob) != 0 || p.FromEvent() {
 			t.Errorf("v%s: alice %d bob %d fromEvent %v", ver, p.UserLevel(alice), p.UserLevel(bob), p.FromEvent())
 		}
