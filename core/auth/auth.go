@@ -8,6 +8,26 @@
 // as the caller's check requires. It does not verify signatures or hashes,
 // fetch anything, or apply m.room.server_acl; those belong to the checks
 // made on receipt of a PDU.
+//
+// Where the rule text leaves a case open, the package reads it so:
+//
+//   - A room without m.room.join_rules has the join rule "invite", as
+//     deployed servers assume; a join rule that is not a string allows no
+//     joins.
+//   - Only the literal false in the create event's m.federate stops
+//     federation.
+//   - The "previous m.room.power_levels event" is the room's, with state key
+//     "". Power levels in the state that cannot be parsed for their room
+//     version make Check reject every event but m.room.create (and
+//     m.room.aliases in room versions 1 to 5); room versions 1 to 9
+//     still accept a room's first power levels when only keys other than
+//     users are malformed, as their rules say.
+//   - join_authorised_via_users_server must come with a signature from the
+//     authorising user's server; its validity is for the signature checks.
+//
+// Parsed power levels, create content and memberships are memoised per
+// *event.PDU, which is immutable, for as long as the PDU is reachable; all
+// functions are safe for concurrent use.
 package auth
 
 import (
