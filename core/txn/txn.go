@@ -1,0 +1,218 @@
+// Package txn makes the client API's transactional endpoints idempotent:
+// PUT /rooms/{roomId}/send/{eventType}/{txnId} and PUT
+// /rooms/{roomId}/redact/{eventId}/{txnId} must not create a second event
+// when a client retries a request with the same transaction ID. A Store
+// maps (user, device, scope, transaction ID) to the event the first request
+// created, and each event back to the device and transaction ID that sent
+// it, which /sync and the room endpoints show as unsigned.transaction_id to
+// that device.
+//
+// Keys, under the prefix "txn/" of the persist store:
+//
+//	txn/k/<sha256 of the length-prefixed key fields>  -> event ID
+//	txn/e/<event ID>                                  -> Record (JSON)
+//
+// The first key is a hash so that transaction IDs of any length and bytes
+// fit in a persist key.
+package txn
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sync"
+
+	"hearth/persist"
+)
+
+const (
+	prefixKey   = "txn/k/"
+	prefixEvent = "txn/e/"
+)
+
+// Key names one transaction. Scope separates the endpoints (and their path
+// parameters) that share a client's transaction ID namespace: the same
+// txnId sent to two rooms is two transactions, as in Synapse, which keys
+// transactions by request path.
+type Key struct {
+	UserID   string
+	DeviceID string
+	Scope    string
+	TxnID    string
+}
+
+// Record is who sent an event through a transactional endpoint.
+type Record struct {
+	UserID   string `json:"u"`
+	DeviceID string `json:"d"`
+	TxnID    string `json:"t"`
+}
+
+// Store is the transaction map over a persist.Store. It is safe for
+// concurrent use; requests with the same Key are serialised so that
+// concurrent retries create one event.
+type Store struct {
+	db persist.Store
+
+	mu    sync.Mutex
+	locks map[string]*keyLock
+}
+
+type keyLock struct {
+	mu   sync.Mutex
+	refs int
+}
+
+// New returns a Store over db.
+func New(db persist.Store) *Store {
+	return &Store{db: db, locks: make(map[string]*keyLock)}
+}
+
+func storeKey(k Key) []byte {
+	var buf []byte
+	for _, s := range []string{k.UserID, k.DeviceID, k.Scope, k.TxnID} {
+		buf = binary.AppendUvarint(buf, uint64(len(s)))
+		buf = append(buf, s...)
+	}
+	sum := sha256.Sum256(buf)
+	return append([]byte(prefixKey), sum[:]...)
+}
+
+// Do returns the event ID of the transaction k: the one recorded by an
+// earlier call, or else the one send returns, which it records durably
+// together with the reverse mapping before returning. Calls with the same k
+// run one at a time. When send fails nothing is recorded and its error is
+// returned unchanged, so that the client may retry.
+func (s *Store) Do(ctx context.Context, k Key, send func() (eventID string, err error)) (string, error) {
+	sk := storeKey(k)
+	unlock := s.lock(string(sk))
+	defer unlock()
+	id, ok, err := s.get(ctx, sk)
+	if err != nil || ok {
+		return id, err
+	}
+	id, err = send()
+	if err != nil {
+		return "", err
+	}
+	if err := s.put(ctx, sk, k, id); err != nil {
+		return "", err
+	}
+	return id, nil
+}
+
+// Get returns the event ID recorded for k, if any.
+func (s *Store) Get(ctx context.Context, k Key) (string, bool, error) {
+	return s.get(ctx, storeKey(k))
+}
+
+// Put records eventID as the result of transaction k, for callers that
+// create the event outside Do.
+func (s *Store) Put(ctx context.Context, k Key, eventID string) error {
+	return s.put(ctx, storeKey(k), k, eventID)
+}
+
+// Sender returns the record of the transaction that created eventID, if
+// the event was created through one.
+func (s *Store) Sender(ctx context.Context, eventID string) (Record, bool, error) {
+	var rec Record
+	found := false
+	err := s.db.View(ctx, func(tx persist.Tx) error {
+		raw, err := tx.Get([]byte(prefixEvent + eventID))
+		if errors.Is(err, persist.ErrNotFound) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		found = true
+		return json.Unmarshal(raw, &rec)
+	})
+	if err != nil {
+		return Record{}, false, fmt.Errorf("txn: read sender of %s: %w", eventID, err)
+	}
+	return rec, found, nil
+}
+
+// TransactionID returns the transaction ID with which the device deviceID
+// of userID sent eventID, or "" when another device (or no transaction)
+// sent it: the value of unsigned.transaction_id for that device.
+func (s *Store) TransactionID(ctx context.Context, eventID, userID, deviceID string) (string, error) {
+	rec, ok, err := s.Sender(ctx, eventID)
+	if err != nil || !ok || rec.UserID != userID || rec.DeviceID != deviceID {
+		return "", err
+	}
+	return rec.TxnID, nil
+}
+
+// TxnID is TransactionID in the shape of the syncer's Transactions
+// interface: ok is false when the device did not send the event through a
+// transaction, or when the record cannot be read (sync then simply omits
+// transaction_id).
+func (s *Store) TxnID(ctx context.Context, userID, deviceID, eventID string) (string, bool) {
+	id, err := s.TransactionID(ctx, eventID, userID, deviceID)
+	return id, err == nil && id != ""
+}
+
+func (s *Store) get(ctx context.Context, sk []byte) (string, bool, error) {
+	var id string
+	found := false
+	err := s.db.View(ctx, func(tx persist.Tx) error {
+		raw, err := tx.Get(sk)
+		if errors.Is(err, persist.ErrNotFound) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		id, found = string(raw), true
+		return nil
+	})
+	if err != nil {
+		return "", false, fmt.Errorf("txn: read transaction: %w", err)
+	}
+	return id, found, nil
+}
+
+func (s *Store) put(ctx context.Context, sk []byte, k Key, eventID string) error {
+	rec, err := json.Marshal(Record{UserID: k.UserID, DeviceID: k.DeviceID, TxnID: k.TxnID})
+	if err != nil {
+		return fmt.Errorf("txn: encode record: %w", err)
+	}
+	err = s.db.Update(ctx, func(tx persist.Tx) error {
+		if err := tx.Set(sk, []byte(eventID)); err != nil {
+			return err
+		}
+		return tx.Set([]byte(prefixEvent+eventID), rec)
+	})
+	if err != nil {
+		return fmt.Errorf("txn: record transaction: %w", err)
+	}
+	return nil
+}
+
+// lock serialises the callers of one transaction key and returns the
+// function that releases it.
+func (s *Store) lock(key string) func() {
+	s.mu.Lock()
+	l, ok := s.locks[key]
+	if !ok {
+		l = &keyLock{}
+		s.locks[key] = l
+	}
+	l.refs++
+	s.mu.Unlock()
+	l.mu.Lock()
+	return func() {
+		l.mu.Unlock()
+		s.mu.Lock()
+		l.refs--
+		if l.refs == 0 {
+			delete(s.locks, key)
+		}
+		s.mu.Unlock()
+	}
+}

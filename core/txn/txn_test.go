@@ -1,0 +1,124 @@
+package txn
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"testing"
+
+	"hearth/persist/memory"
+)
+
+func TestDoIsIdempotent(t *testing.T) {
+	ctx := context.Background()
+	s := New(memory.New())
+	n := 0
+	send := func() (string, error) { n++; return fmt.Sprintf("$e%d", n), nil }
+	k := Key{UserID: "@a:x", DeviceID: "D1", Scope: "send/!r:x/m.room.message", TxnID: "t1"}
+	for _, tc := range []struct {
+		name string
+		key  Key
+		want string
+	}{
+		{"first", k, "$e1"},
+		{"retry", k, "$e1"},
+		{"other device", Key{UserID: "@a:x", DeviceID: "D2", Scope: k.Scope, TxnID: "t1"}, "$e2"},
+		{"other scope", Key{UserID: "@a:x", DeviceID: "D1", Scope: "send/!s:x/m.room.message", TxnID: "t1"}, "$e3"},
+		{"other user", Key{UserID: "@b:x", DeviceID: "D1", Scope: k.Scope, TxnID: "t1"}, "$e4"},
+		{"fields do not run together", Key{UserID: "@a:x", DeviceID: "D", Scope: "1" + k.Scope, TxnID: "t1"}, "$e5"},
+		{"retry again", k, "$e1"},
+	} {
+		got, err := s.Do(ctx, tc.key, send)
+		if err != nil || got != tc.want {
+			t.Errorf("%s: Do = %q, %v; want %q", tc.name, got, err, tc.want)
+		}
+	}
+	if id, ok, err := s.Get(ctx, k); err != nil || !ok || id != "$e1" {
+		t.Errorf("Get = %q, %v, %v", id, ok, err)
+	}
+}
+
+func TestDoFailureRecordsNothing(t *testing.T) {
+	ctx := context.Background()
+	s := New(memory.New())
+	k := Key{UserID: "@a:x", DeviceID: "D", Scope: "s", TxnID: "t"}
+	boom := errors.New("boom")
+	if _, err := s.Do(ctx, k, func() (string, error) { return "", boom }); !errors.Is(err, boom) {
+		t.Fatalf("Do = %v, want boom", err)
+	}
+	if _, ok, _ := s.Get(ctx, k); ok {
+		t.Fatal("a failed send was recorded")
+	}
+	got, err := s.Do(ctx, k, func() (string, error) { return "$ok", nil })
+	if err != nil || got != "$ok" {
+		t.Fatalf("retry after failure = %q, %v", got, err)
+	}
+}
+
+func TestConcurrentRetriesSendOnce(t *testing.T) {
+	ctx := context.Background()
+	s := New(memory.New())
+	k := Key{UserID: "@a:x", DeviceID: "D", Scope: "s", TxnID: "t"}
+	var sends atomic.Int32
+	var wg sync.WaitGroup
+	ids := make([]string, 16)
+	for i := range ids {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			id, err := s.Do(ctx, k, func() (string, error) {
+				n := sends.Add(1)
+				return fmt.Sprintf("$e%d", n), nil
+			})
+			if err != nil {
+				t.Error(err)
+			}
+			ids[i] = id
+		}()
+	}
+	wg.Wait()
+	if sends.Load() != 1 {
+		t.Fatalf("%d sends, want 1", sends.Load())
+	}
+	for _, id := range ids {
+		if id != "$e1" {
+			t.Fatalf("ids = %v", ids)
+		}
+	}
+	if len(s.locks) != 0 {
+		t.Fatalf("%d key locks left behind", len(s.locks))
+	}
+}
+
+func TestSenderAndTransactionID(t *testing.T) {
+	ctx := context.Background()
+	s := New(memory.New())
+	k := Key{UserID: "@a:x", DeviceID: "D1", Scope: "s", TxnID: "t\x00weird/txn"}
+	if err := s.Put(ctx, k, "$ev"); err != nil {
+		t.Fatal(err)
+	}
+	rec, ok, err := s.Sender(ctx, "$ev")
+	if err != nil || !ok || rec != (Record{UserID: "@a:x", DeviceID: "D1", TxnID: "t\x00weird/txn"}) {
+		t.Fatalf("Sender = %+v, %v, %v", rec, ok, err)
+	}
+	if _, ok, err := s.Sender(ctx, "$other"); err != nil || ok {
+		t.Fatalf("Sender of unknown event = %v, %v", ok, err)
+	}
+	for _, tc := range []struct {
+		user, device, want string
+	}{
+		{"@a:x", "D1", "t\x00weird/txn"},
+		{"@a:x", "D2", ""},
+		{"@b:x", "D1", ""},
+	} {
+		got, err := s.TransactionID(ctx, "$ev", tc.user, tc.device)
+		if err != nil || got != tc.want {
+			t.Errorf("TransactionID(%s, %s) = %q, %v; want %q", tc.user, tc.device, got, err, tc.want)
+		}
+		if got, ok := s.TxnID(ctx, tc.user, tc.device, "$ev"); got != tc.want || ok != (tc.want != "") {
+			t.Errorf("TxnID(%s, %s) = %q, %v; want %q", tc.user, tc.device, got, ok, tc.want)
+		}
+	}
+}
