@@ -154,7 +154,7 @@ func Check(ev *event.PDU, state State) error {
 	if ev.Type() == typePowerLevels {
 		return checkPowerLevels(ev, state, create, pl, senderLevel)
 	}
-	if ev.Type() == typeRedaction && redactionRuleInAuth(v) {
+	if ev.Type() == typeRedaction && v.AuthorizeRedactions {
 		if senderLevel >= pl.Redact() {
 			return nil
 		}
@@ -164,13 +164,6 @@ func Check(ev *event.PDU, state State) error {
 		return deny("m.room.redaction", "sender level %d below redact level %d and %q is from another domain", senderLevel, pl.Redact(), ev.Redacts())
 	}
 	return nil
-}
-
-// redactionRuleInAuth reports whether the room version keeps the
-// m.room.redaction auth rule, which compares event ID domains: room
-// versions 1 and 2, the ones whose event IDs carry a domain.
-func redactionRuleInAuth(v *roomversion.Version) bool {
-	return v.EventIDFormat == roomversion.EventIDInEvent
 }
 
 // checkRoom applies the rules that tie an event to its room's create

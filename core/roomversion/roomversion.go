@@ -49,6 +49,11 @@ type Version struct {
 	// StateRes is the state resolution algorithm.
 	StateRes StateRes
 
+	// AuthorizeRedactions makes the auth rules check m.room.redaction
+	// events (redact level or same domain as the redacted event); later
+	// versions check redactions only when applying them (room versions 1
+	// and 2).
+	AuthorizeRedactions bool
 	// EnforceKeyValidity requires the signing key to be valid at the
 	// event's origin_server_ts (room version 5 and later).
 	EnforceKeyValidity bool
@@ -98,8 +103,10 @@ type Version struct {
 
 // versions is the table, in version order.
 var versions = []Version{
-	{ID: "1", Stable: true, EventIDFormat: EventIDInEvent, StateRes: StateResV1, SpecialCaseAliases: true},
-	{ID: "2", Stable: true, EventIDFormat: EventIDInEvent, StateRes: StateResV2, SpecialCaseAliases: true},
+	{ID: "1", Stable: true, EventIDFormat: EventIDInEvent, StateRes: StateResV1, SpecialCaseAliases: true,
+		AuthorizeRedactions: true},
+	{ID: "2", Stable: true, EventIDFormat: EventIDInEvent, StateRes: StateResV2, SpecialCaseAliases: true,
+		AuthorizeRedactions: true},
 	{ID: "3", Stable: true, EventIDFormat: EventIDHashStd, StateRes: StateResV2, SpecialCaseAliases: true},
 	{ID: "4", Stable: true, EventIDFormat: EventIDHashURL, StateRes: StateResV2, SpecialCaseAliases: true},
 	{ID: "5", Stable: true, EventIDFormat: EventIDHashURL, StateRes: StateResV2, SpecialCaseAliases: true,
