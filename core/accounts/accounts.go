@@ -1,12 +1,25 @@
-// Package accounts keeps a homeserver's local users and its registration
-// tokens in a [persist.Store].
+// Package accounts keeps a homeserver's local users in a [persist.Store]:
+// their passwords, devices, access tokens and profiles, the registration
+// tokens that gate sign-up, and the user-interactive authentication (UIA)
+// sessions that guard registration and account changes.
 //
-// Passwords are stored as bcrypt hashes. Every value is JSON, under these keys
-// (localparts and tokens are written as they are: both are restricted to
-// printable ASCII and always end the key):
+// Passwords are stored as bcrypt hashes; access tokens only as their SHA-256
+// (they are long random strings, so a fast hash is enough to make a stolen
+// database useless for logging in). Every value is JSON, under these keys
+// (localparts and registration tokens are written as they are: both are
+// restricted to printable ASCII; a localpart never contains ':', so it
+// separates the localpart from a device ID):
 //
-//	accounts/user/<localpart>   a user: ID, bcrypt hash, admin flag, creation time
-//	accounts/token/<token>      a registration token: uses allowed and made, expiry
+//	accounts/user/<localpart>              a user: ID, bcrypt hash, admin and deactivated flags, creation time
+//	accounts/token/<token>                 a registration token: uses allowed, pending and made, expiry
+//	accounts/profile/<localpart>           a user's display name and avatar URL
+//	accounts/device/<localpart>:<device>   a device: display name, last seen, creation time, its access token's hash
+//	accounts/access/<sha256 hex>           an access token: its user and device
+//	accounts/uia/<session>                 a UIA session: operation, flows, completed stages, bound user
+//	accounts/uiaexp/<ms, 20 digits>/<id>   the expiry index of UIA sessions
+//
+// Each device has exactly one access token: logging in again with a known
+// device ID replaces it, and logging out deletes the device with its token.
 //
 // Accounts reads the time and randomness only through the functions it is
 // given, so it runs the same natively, in a browser, and under test.
@@ -25,8 +38,13 @@ import (
 
 // Key prefixes of the records that Accounts stores.
 const (
-	UserPrefix  = "accounts/user/"
-	TokenPrefix = "accounts/token/"
+	UserPrefix      = "accounts/user/"
+	TokenPrefix     = "accounts/token/"
+	ProfilePrefix   = "accounts/profile/"
+	DevicePrefix    = "accounts/device/"
+	AccessPrefix    = "accounts/access/"
+	UIAPrefix       = "accounts/uia/"
+	UIAExpiryPrefix = "accounts/uiaexp/"
 )
 
 // DefaultBcryptCost is the bcrypt cost used when Config.BcryptCost is zero.
@@ -51,6 +69,7 @@ var (
 	ErrBadUses         = errors.New("accounts: uses_allowed must be zero or more")
 	ErrBadLength       = fmt.Errorf("accounts: token length must be 1 to %d", MaxTokenLength)
 	ErrExpiryInPast    = errors.New("accounts: expiry time is in the past")
+	ErrUserDeactivated = errors.New("accounts: user is deactivated")
 )
 
 // Config configures Accounts.
@@ -66,16 +85,45 @@ type Config struct {
 	// BcryptCost is the bcrypt work factor for new hashes, 4 to 31;
 	// zero means DefaultBcryptCost.
 	BcryptCost int
+	// UIASessionLifetime is how long a user-interactive authentication
+	// session stays usable after it starts; zero means
+	// DefaultUIASessionLifetime.
+	UIASessionLifetime time.Duration
+
+	// OnDeviceDeleted, if set, is called after a device and its access
+	// token are durably gone (logout, device deletion, password change with
+	// logout_devices, deactivation), so that other areas can drop what they
+	// keep per device, such as end-to-end encryption keys.
+	OnDeviceDeleted func(ctx context.Context, userID, deviceID string)
+	// OnDeviceUpdated, if set, is called after a device's display name has
+	// durably changed, for device list updates.
+	OnDeviceUpdated func(ctx context.Context, userID, deviceID string)
+	// OnDeactivated, if set, is called after a user has durably been
+	// deactivated (and every device deleted, each reported to
+	// OnDeviceDeleted first), so that other areas can leave the user's rooms
+	// and drop their data.
+	OnDeactivated func(ctx context.Context, userID string)
 }
 
-// Accounts stores users and registration tokens. It is safe for concurrent
-// use: every operation is one store transaction.
+// Accounts stores users, their devices, access tokens and profiles,
+// registration tokens and UIA sessions. It is safe for concurrent use: every
+// change is one store transaction.
 type Accounts struct {
 	serverName string
 	store      persist.Store
 	now        func() time.Time
 	rand       io.Reader
 	cost       int
+	uiaTTL     time.Duration
+	hooks      hooks
+	cache      *tokenCache
+}
+
+// hooks are the Config callbacks, any of which may be nil.
+type hooks struct {
+	deviceDeleted func(ctx context.Context, userID, deviceID string)
+	deviceUpdated func(ctx context.Context, userID, deviceID string)
+	deactivated   func(ctx context.Context, userID string)
 }
 
 // New returns Accounts for cfg; all fields but BcryptCost are required.
@@ -97,8 +145,31 @@ func New(cfg Config) (*Accounts, error) {
 	if cost < 4 || cost > 31 {
 		return nil, fmt.Errorf("accounts: bcrypt cost %d outside 4..31", cost)
 	}
-	return &Accounts{serverName: cfg.ServerName, store: cfg.Store, now: cfg.Now, rand: cfg.Rand, cost: cost}, nil
+	ttl := cfg.UIASessionLifetime
+	if ttl == 0 {
+		ttl = DefaultUIASessionLifetime
+	}
+	if ttl < 0 {
+		return nil, errors.New("accounts: negative UIA session lifetime")
+	}
+	return &Accounts{
+		serverName: cfg.ServerName,
+		store:      cfg.Store,
+		now:        cfg.Now,
+		rand:       &lockedReader{r: cfg.Rand},
+		cost:       cost,
+		uiaTTL:     ttl,
+		hooks: hooks{
+			deviceDeleted: cfg.OnDeviceDeleted,
+			deviceUpdated: cfg.OnDeviceUpdated,
+			deactivated:   cfg.OnDeactivated,
+		},
+		cache: newTokenCache(),
+	}, nil
 }
+
+// ServerName returns the server name of the users Accounts keeps.
+func (a *Accounts) ServerName() string { return a.serverName }
 
 // User is a local user account.
 type User struct {
@@ -111,6 +182,9 @@ type User struct {
 	Admin bool `json:"admin"`
 	// CreatedTS is the creation time in milliseconds since the Unix epoch.
 	CreatedTS int64 `json:"creation_ts"`
+	// Deactivated marks a deactivated account: it keeps its user ID, so the
+	// ID is never reused, but cannot log in.
+	Deactivated bool `json:"deactivated,omitempty"`
 }
 
 // NewUser describes a user to create.
@@ -123,38 +197,20 @@ type NewUser struct {
 	Admin bool
 }
 
-// CreateUser creates a user. It fails with an error wrapping
-// ErrInvalidLocalpart, ErrEmptyPassword, ErrPasswordTooLong or ErrUserExists
-// when the request cannot be met.
+// CreateUser creates a user whose display name is its localpart. It fails
+// with an error wrapping ErrInvalidLocalpart, ErrEmptyPassword,
+// ErrPasswordTooLong or ErrUserExists when the request cannot be met.
 func (a *Accounts) CreateUser(ctx context.Context, nu NewUser) (User, error) {
 	if err := ValidateLocalpart(nu.Localpart, a.serverName); err != nil {
 		return User{}, err
 	}
-	if nu.Password == "" {
-		return User{}, ErrEmptyPassword
-	}
-	if len(nu.Password) > MaxPasswordBytes {
-		return User{}, ErrPasswordTooLong
-	}
-	// Hash before the transaction: bcrypt is slow on purpose.
-	hash, err := hashPassword(a.rand, []byte(nu.Password), a.cost)
+	hash, err := a.newPasswordHash(nu.Password)
 	if err != nil {
 		return User{}, err
 	}
-	u := User{
-		ID:           UserID(nu.Localpart, a.serverName),
-		PasswordHash: hash,
-		Admin:        nu.Admin,
-		CreatedTS:    a.now().UnixMilli(),
-	}
-	key := []byte(UserPrefix + nu.Localpart)
+	u := a.newUser(nu.Localpart, hash, nu.Admin)
 	err = a.store.Update(ctx, func(tx persist.Tx) error {
-		if _, err := tx.Get(key); err == nil {
-			return ErrUserExists
-		} else if !errors.Is(err, persist.ErrNotFound) {
-			return err
-		}
-		return putJSON(tx, key, u)
+		return putNewUser(tx, nu.Localpart, u)
 	})
 	if err != nil {
 		return User{}, err
@@ -162,12 +218,58 @@ func (a *Accounts) CreateUser(ctx context.Context, nu NewUser) (User, error) {
 	return u, nil
 }
 
+// newPasswordHash checks a new password and hashes it. Callers hash before
+// their transaction: bcrypt is slow on purpose.
+func (a *Accounts) newPasswordHash(password string) (string, error) {
+	if password == "" {
+		return "", ErrEmptyPassword
+	}
+	if len(password) > MaxPasswordBytes {
+		return "", ErrPasswordTooLong
+	}
+	return hashPassword(a.rand, []byte(password), a.cost)
+}
+
+func (a *Accounts) newUser(localpart, hash string, admin bool) User {
+	return User{
+		ID:           UserID(localpart, a.serverName),
+		PasswordHash: hash,
+		Admin:        admin,
+		CreatedTS:    a.now().UnixMilli(),
+	}
+}
+
+// putNewUser stores a new user and its default profile, or fails with
+// ErrUserExists.
+func putNewUser(tx persist.Tx, localpart string, u User) error {
+	key := []byte(UserPrefix + localpart)
+	if _, err := tx.Get(key); err == nil {
+		return ErrUserExists
+	} else if !errors.Is(err, persist.ErrNotFound) {
+		return err
+	}
+	if err := putJSON(tx, key, u); err != nil {
+		return err
+	}
+	return putJSON(tx, []byte(ProfilePrefix+localpart), Profile{DisplayName: localpart})
+}
+
+// localpart returns the localpart of a local user ID, or an error wrapping
+// ErrUserNotFound for a malformed or remote one.
+func (a *Accounts) localpart(userID string) (string, error) {
+	localpart, server, err := SplitUserID(userID)
+	if err != nil || server != a.serverName {
+		return "", fmt.Errorf("%w: %s", ErrUserNotFound, userID)
+	}
+	return localpart, nil
+}
+
 // User returns the local user with the given user ID, or an error wrapping
 // ErrUserNotFound.
 func (a *Accounts) User(ctx context.Context, userID string) (User, error) {
-	localpart, server, err := SplitUserID(userID)
-	if err != nil || server != a.serverName {
-		return User{}, fmt.Errorf("%w: %s", ErrUserNotFound, userID)
+	localpart, err := a.localpart(userID)
+	if err != nil {
+		return User{}, err
 	}
 	var u User
 	err = a.store.View(ctx, func(tx persist.Tx) error {
@@ -180,7 +282,9 @@ func (a *Accounts) User(ctx context.Context, userID string) (User, error) {
 }
 
 // CheckPassword returns the user if password is theirs, or an error wrapping
-// ErrUserNotFound or ErrWrongPassword.
+// ErrUserNotFound or ErrWrongPassword, or ErrUserDeactivated when the
+// password is right but the account is deactivated (so that only someone who
+// knows the password learns that).
 func (a *Accounts) CheckPassword(ctx context.Context, userID, password string) (User, error) {
 	u, err := a.User(ctx, userID)
 	if err != nil {
@@ -188,6 +292,9 @@ func (a *Accounts) CheckPassword(ctx context.Context, userID, password string) (
 	}
 	if u.PasswordHash == "" || !checkPassword(u.PasswordHash, []byte(password)) {
 		return User{}, ErrWrongPassword
+	}
+	if u.Deactivated {
+		return User{}, ErrUserDeactivated
 	}
 	return u, nil
 }
@@ -271,24 +378,9 @@ func (a *Accounts) CreateToken(ctx context.Context, nt NewToken) (Token, error) 
 	}
 }
 
-// randomToken makes a token of n characters of [A-Za-z0-9].
+// randomToken makes a registration token of n characters of [A-Za-z0-9].
 func (a *Accounts) randomToken(n int) (string, error) {
-	const alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
-	b := make([]byte, n)
-	for i := range b {
-		// Rejection sampling keeps the characters uniform: 248 = 4*62.
-		for {
-			var c [1]byte
-			if _, err := io.ReadFull(a.rand, c[:]); err != nil {
-				return "", fmt.Errorf("accounts: generating token: %w", err)
-			}
-			if c[0] < 248 {
-				b[i] = alphabet[int(c[0])%len(alphabet)]
-				break
-			}
-		}
-	}
-	return string(b), nil
+	return a.randomString(n, alnum)
 }
 
 // Token returns a registration token, or an error wrapping ErrTokenNotFound.
@@ -351,8 +443,12 @@ func (t Token) usable(now time.Time) error {
 	return nil
 }
 
-// TokenValid reports whether token exists, has not expired and has uses left.
+// TokenValid reports whether token exists, has not expired and has uses left
+// (uses reserved by UIA sessions under way count as used).
 func (a *Accounts) TokenValid(ctx context.Context, token string) (bool, error) {
+	if err := a.sweepSessions(ctx); err != nil {
+		return false, err
+	}
 	t, err := a.Token(ctx, token)
 	if errors.Is(err, ErrTokenNotFound) {
 		return false, nil
@@ -403,7 +499,11 @@ func getJSON(tx persist.Tx, key []byte, v any) error {
 	if err != nil {
 		return err
 	}
-	if err := json.Unmarshal(b, v); err != nil {
+	return unmarshalRecord(key, b, v)
+}
+
+func unmarshalRecord(key, value []byte, v any) error {
+	if err := json.Unmarshal(value, v); err != nil {
 		return fmt.Errorf("accounts: record %q: %w", key, err)
 	}
 	return nil

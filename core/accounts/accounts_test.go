@@ -49,6 +49,8 @@ func TestNewConfig(t *testing.T) {
 		{"no rand", func(c *accounts.Config) { c.Rand = nil }, false},
 		{"cost too low", func(c *accounts.Config) { c.BcryptCost = 3 }, false},
 		{"cost too high", func(c *accounts.Config) { c.BcryptCost = 32 }, false},
+		{"negative UIA lifetime", func(c *accounts.Config) { c.UIASessionLifetime = -time.Second }, false},
+		{"UIA lifetime", func(c *accounts.Config) { c.UIASessionLifetime = time.Minute }, true},
 	}
 	for _, tt := range tests {
 		cfg := good
