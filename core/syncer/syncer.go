@@ -1,0 +1,197 @@
+// Package syncer computes the responses of the client-server API's /sync
+// (spec v1.12, "Syncing"): the initial snapshot of a user's rooms and the
+// incremental deltas after a since token, waiting (long-polling) for news when
+// there is none.
+//
+// Rooms come from the room DAG; everything else (account data, to-device
+// messages, device lists, receipts, typing, presence, unread counts) comes from
+// the sources in sources.go, which the packages owning that data implement.
+// Every source has its own stream of positions and a sync token records one
+// position per stream (see Token). An incremental sync reads only what changed
+// in each stream since the token, so its cost grows with the news, not with the
+// server: the only per-room work for rooms that did not change is comparing
+// each joined room's last position with the token.
+//
+// The package also keeps the filters clients upload (POST /user/{userId}/filter)
+// in the persist store, under the "sync/filter/" key prefix.
+package syncer
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"hearth/core/event"
+	"hearth/core/filter"
+	"hearth/core/notify"
+	"hearth/core/room"
+	"hearth/persist"
+)
+
+// Visibility decides which room events a user may see, by the room's history
+// visibility (spec "History visibility"). Sync asks only about events the user
+// may not have seen as a member: those before their latest join, and those
+// of rooms they left.
+type Visibility interface {
+	CanSee(ctx context.Context, userID string, ev *event.PDU) (bool, error)
+}
+
+// Transactions recalls the transaction IDs under which a device sent events,
+// so that its own events come back with unsigned.transaction_id.
+type Transactions interface {
+	TxnID(ctx context.Context, userID, deviceID, eventID string) (string, bool)
+}
+
+// PresenceSetter is implemented by a Presence source that lets /sync mark the
+// syncing user online, idle or offline (the set_presence parameter).
+type PresenceSetter interface {
+	SetSyncPresence(ctx context.Context, userID, presence string) error
+}
+
+// Config is what a Syncer reads from. Every source may be nil: the sections
+// it would fill are then empty.
+type Config struct {
+	// DAG holds the rooms.
+	DAG *room.DAG
+	// Store keeps uploaded filters.
+	Store persist.Store
+	// ServerName is this server's name.
+	ServerName string
+	// Now returns the current time, for the age of events.
+	Now func() time.Time
+	// Notifier wakes long-polling requests; without it they return at once.
+	Notifier *notify.Notifier
+
+	AccountData AccountData
+	ToDevice    ToDevice
+	DeviceKeys  DeviceKeys
+	Receipts    Receipts
+	Typing      Typing
+	Presence    Presence
+	Unread      Unread
+
+	// Visibility filters events by history visibility; without it a user
+	// sees every event of the rooms they are or were in.
+	Visibility Visibility
+	// Transactions supplies transaction IDs; without it none are shown.
+	Transactions Transactions
+}
+
+// Syncer answers /sync requests. It is safe for concurrent use.
+type Syncer struct {
+	cfg Config
+}
+
+// New returns a Syncer over cfg.
+func New(cfg Config) (*Syncer, error) {
+	if cfg.DAG == nil || cfg.Store == nil || cfg.Now == nil || cfg.ServerName == "" {
+		return nil, errors.New("syncer: Config needs DAG, Store, Now and ServerName")
+	}
+	return &Syncer{cfg: cfg}, nil
+}
+
+// Request is one /sync request.
+type Request struct {
+	UserID   string
+	DeviceID string
+	// Since is the token of the previous sync; nil for an initial sync.
+	Since *Token
+	// Filter selects what to return; nil returns everything.
+	Filter *filter.Filter
+	// FullState sends every room's full state, and returns at once.
+	FullState bool
+	// Timeout is how long to wait for news when there is none.
+	Timeout time.Duration
+	// SetPresence is the set_presence parameter: "online" (the default
+	// when empty), "unavailable" or "offline". It is passed to the
+	// Presence source when that implements PresenceSetter.
+	SetPresence string
+}
+
+// Sync answers req. An incremental sync with nothing new waits up to
+// req.Timeout for news, and then answers with the current positions.
+// It returns ctx's error if ctx ends while waiting.
+func (s *Syncer) Sync(ctx context.Context, req Request) (*Response, error) {
+	if err := s.setPresence(ctx, req); err != nil {
+		return nil, err
+	}
+	if req.Since == nil || req.FullState || req.Timeout <= 0 || s.cfg.Notifier == nil {
+		return s.compute(ctx, req)
+	}
+	timer := time.NewTimer(req.Timeout)
+	defer timer.Stop()
+	// The room DAG wakes a room's members before its stream watermark
+	// covers the new event, so a request woken for an event it then cannot
+	// see yet also waits for the watermark's next move (once).
+	watchRooms := false
+	for {
+		mine, everyone := s.cfg.Notifier.Waiter(req.UserID)
+		_, moved := s.cfg.DAG.Position()
+		resp, err := s.compute(ctx, req)
+		if err != nil || !resp.empty() {
+			return resp, err
+		}
+		var roomsMoved <-chan struct{}
+		if watchRooms {
+			roomsMoved = moved
+		}
+		select {
+		case <-mine:
+			watchRooms = true
+		case <-everyone:
+			watchRooms = true
+		case <-roomsMoved:
+			watchRooms = false
+		case <-timer.C:
+			return s.compute(ctx, req)
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	}
+}
+
+// setPresence passes set_presence on to a Presence source that takes it.
+func (s *Syncer) setPresence(ctx context.Context, req Request) error {
+	setter, ok := s.cfg.Presence.(PresenceSetter)
+	if !ok {
+		return nil
+	}
+	p := req.SetPresence
+	if p == "" {
+		p = "online"
+	}
+	if err := setter.SetSyncPresence(ctx, req.UserID, p); err != nil {
+		return fmt.Errorf("syncer: set presence of %s: %w", req.UserID, err)
+	}
+	return nil
+}
+
+// current returns the positions every stream is complete up to.
+func (s *Syncer) current() Token {
+	var t Token
+	t.Rooms, _ = s.cfg.DAG.Position()
+	if s.cfg.AccountData != nil {
+		t.AccountData = s.cfg.AccountData.Position()
+	}
+	if s.cfg.ToDevice != nil {
+		t.ToDevice = s.cfg.ToDevice.Position()
+	}
+	if s.cfg.DeviceKeys != nil {
+		t.DeviceKeys = s.cfg.DeviceKeys.Position()
+	}
+	if s.cfg.Receipts != nil {
+		t.Receipts = s.cfg.Receipts.Position()
+	}
+	if s.cfg.Typing != nil {
+		t.Typing = s.cfg.Typing.Position()
+	}
+	if s.cfg.Presence != nil {
+		t.Presence = s.cfg.Presence.Position()
+	}
+	return t
+}
+
+// Position returns the token a sync would answer with now, were nothing
+// pending: the current position of every stream.
+func (s *Syncer) Position() Token { return s.current() }
