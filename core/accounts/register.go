@@ -110,3 +110,18 @@ func (a *Accounts) Register(ctx context.Context, r Registration) (User, LoginRes
 		return u, login, nil
 	}
 }
+
+// SessionRegistered returns the user that a live registration UIA session
+// has registered, or "" when it has registered none (or is unknown), so
+// that a retried registration can be answered before its username is found
+// taken by its own first attempt.
+func (a *Accounts) SessionRegistered(ctx context.Context, session string) (string, error) {
+	var s uiaSession
+	err := a.store.View(ctx, func(tx persist.Tx) error {
+		return a.getSession(tx, session, AuthRequest{Op: OpRegister}, &s)
+	})
+	if errors.Is(err, ErrUnknownSession) || errors.Is(err, ErrSessionMismatch) {
+		return "", nil
+	}
+	return s.Registered, err
+}
