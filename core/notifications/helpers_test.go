@@ -1,0 +1,148 @@
+package notifications
+
+import (
+	"bytes"
+	"context"
+	"crypto/ed25519"
+	"encoding/json"
+	"math/rand/v2"
+	"testing"
+	"time"
+
+	"hearth/core/accountdata"
+	"hearth/core/event"
+	"hearth/core/room"
+	"hearth/core/roomversion"
+	"hearth/core/signing"
+	"hearth/persist"
+	"hearth/persist/memory"
+)
+
+const (
+	server = "a.test"
+	alice  = "@alice:a.test"
+	bob    = "@bob:a.test"
+	carol  = "@carol:a.test"
+)
+
+type seeded struct{ r *rand.ChaCha8 }
+
+func (s seeded) Read(p []byte) (int, error) { return s.r.Read(p) }
+
+// env is a server with a room DAG whose accepted events feed a Service.
+type env struct {
+	t     *testing.T
+	store persist.Store
+	dag   *room.DAG
+	ad    *accountdata.Store
+	svc   *Service
+	now   time.Time
+	// manual stops the DAG from feeding the Service: tests then call
+	// Observe themselves.
+	manual bool
+}
+
+func newEnv(t *testing.T) *env {
+	t.Helper()
+	ctx := context.Background()
+	e := &env{t: t, store: memory.New(), now: time.UnixMilli(1_700_000_000_000)}
+	key, err := signing.KeyFromSeed("ed25519:test", bytes.Repeat([]byte{1}, ed25519.SeedSize))
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := func() time.Time { return e.now }
+	e.dag, err = room.New(ctx, room.Config{
+		ServerName: server, Key: key, Store: e.store, Now: now,
+		Rand: seeded{rand.NewChaCha8([32]byte{1})},
+		OnAccepted: func(a room.Added) {
+			if !e.manual {
+				e.svc.Observe(context.Background(), a.Event, a.Pos)
+			}
+		},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.ad, err = accountdata.New(ctx, accountdata.Config{Store: e.store, Defaults: AccountDataDefaults})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.svc, err = New(Config{ServerName: server, Store: e.store, Rooms: e.dag, AccountData: e.ad, Now: now, MaxStored: 50,
+		Logf: func(f string, args ...any) { t.Errorf(f, args...) }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(e.svc.Close)
+	return e
+}
+
+func raw(t *testing.T, v any) json.RawMessage {
+	t.Helper()
+	b, err := json.Marshal(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+func strp(s string) *string { return &s }
+
+// createRoom makes a public room with alice as creator (power 100) and
+// joins the other users.
+func (e *env) createRoom(members ...string) string {
+	e.t.Helper()
+	ctx := context.Background()
+	create, err := e.dag.CreateRoom(ctx, roomversion.MustLookup(roomversion.Default), alice, raw(e.t, map[string]any{"room_version": roomversion.Default}))
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	roomID := create.RoomID()
+	e.state(roomID, alice, "m.room.member", alice, map[string]any{"membership": "join", "displayname": "Alice"})
+	e.state(roomID, alice, "m.room.power_levels", "", map[string]any{"users": map[string]int{alice: 100}})
+	e.state(roomID, alice, "m.room.join_rules", "", map[string]any{"join_rule": "public"})
+	for _, m := range members {
+		e.state(roomID, m, "m.room.member", m, map[string]any{"membership": "join"})
+	}
+	return roomID
+}
+
+func (e *env) state(roomID, sender, typ, stateKey string, content any) *event.PDU {
+	e.t.Helper()
+	ev, err := e.dag.Send(context.Background(), roomID, room.Proto{Sender: sender, Type: typ, StateKey: strp(stateKey), Content: raw(e.t, content)})
+	if err != nil {
+		e.t.Fatalf("send %s: %v", typ, err)
+	}
+	return ev
+}
+
+func (e *env) send(roomID, sender string, content any) (*event.PDU, uint64) {
+	e.t.Helper()
+	ctx := context.Background()
+	ev, err := e.dag.Send(ctx, roomID, room.Proto{Sender: sender, Type: "m.room.message", Content: raw(e.t, content)})
+	if err != nil {
+		e.t.Fatalf("send: %v", err)
+	}
+	info, err := e.dag.Info(ctx, ev.ID())
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return ev, info.Pos
+}
+
+func (e *env) text(roomID, sender, body string) (*event.PDU, uint64) {
+	e.t.Helper()
+	return e.send(roomID, sender, map[string]any{"msgtype": "m.text", "body": body})
+}
+
+func (e *env) counts(user, roomID string) [2]int {
+	e.t.Helper()
+	n, h, err := e.svc.Counts(context.Background(), user, roomID)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return [2]int{n, h}
+}
+
+func roomProto(sender, typ string, content json.RawMessage) room.Proto {
+	return room.Proto{Sender: sender, Type: typ, Content: content}
+}
