@@ -12,8 +12,9 @@ LDFLAGS  := -X main.version=$(VERSION)
 DATA     ?= ./data
 RUN_FLAGS ?= --data $(DATA)
 WASM_EXEC := $(GOROOT)/lib/wasm/go_js_wasm_exec
-# Extra flags for the native go test run, e.g. TESTFLAGS=-race.
-TESTFLAGS ?=
+# Flags for the native go test run; the race detector by default
+# (make test TESTFLAGS= skips it).
+TESTFLAGS ?= -race
 
 .PHONY: all build wasm run test test-native test-wasm deps bench lint clean
 

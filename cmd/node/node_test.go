@@ -299,12 +299,57 @@ func TestServe(t *testing.T) {
 func TestSIGTERMShutsDownCleanly(t *testing.T) {
 	data := t.TempDir()
 	n := startNode(t, data, nil)
-	// A request in flight when the signal arrives still gets its answer.
-	if status, _, _ := get(t, plain, n.clientURL+"/health"); status != 200 {
-		t.Fatalf("health %d", status)
+
+	// Start a request whose body arrives slowly, so that it is in flight
+	// when SIGTERM arrives.
+	pr, pw := io.Pipe()
+	req, err := http.NewRequest("POST", n.clientURL+"/_synapse/admin/v1/register", pr)
+	if err != nil {
+		t.Fatal(err)
 	}
-	if err := n.stop(t); err != nil {
-		t.Fatalf("exit after SIGTERM: %v\n%s", err, n.stderr)
+	type answer struct {
+		status int
+		body   string
+		err    error
+	}
+	answers := make(chan answer, 1)
+	go func() {
+		res, err := plain.Do(req)
+		if err != nil {
+			answers <- answer{err: err}
+			return
+		}
+		defer res.Body.Close()
+		b, _ := io.ReadAll(res.Body)
+		answers <- answer{status: res.StatusCode, body: string(b)}
+	}()
+	if _, err := io.WriteString(pw, `{"nonce":"unknown",`); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(300 * time.Millisecond) // the handler is now reading the body
+
+	if err := n.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-n.done:
+		t.Fatalf("hearth exited (%v) with a request in flight:\n%s", err, n.stderr)
+	case <-time.After(500 * time.Millisecond):
+	}
+	io.WriteString(pw, `"username":"a","password":"b","mac":"c"}`)
+	pw.Close()
+	a := <-answers
+	if a.err != nil || a.status != 400 || !strings.Contains(a.body, "nonce") {
+		t.Errorf("in-flight request: %+v, want its 400 answer", a)
+	}
+
+	select {
+	case err := <-n.done:
+		if err != nil {
+			t.Fatalf("exit after SIGTERM: %v\n%s", err, n.stderr)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatalf("hearth did not exit after the request finished:\n%s", n.stderr)
 	}
 	logs := n.stderr.String()
 	for _, want := range []string{"shutting down", "listeners closed", "database closed"} {
@@ -315,8 +360,29 @@ func TestSIGTERMShutsDownCleanly(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(data, clientURLFile)); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("client-url file left behind: %v", err)
 	}
-	if _, err := http.Get(n.clientURL + "/health"); err == nil {
+	if _, err := plain.Get(n.clientURL + "/health"); err == nil {
 		t.Error("client listener still answers after exit")
+	}
+}
+
+func TestAdminPasswordFromStdin(t *testing.T) {
+	data := t.TempDir()
+	n := startNode(t, data, nil)
+	cmd := exec.Command(hearthBin, "admin", "user", "create", "--data", data, "--user", "erin")
+	cmd.Env = testEnv()
+	cmd.Stdin = strings.NewReader("from-stdin\n")
+	out, err := cmd.CombinedOutput()
+	if err != nil || strings.TrimSpace(string(out)) != "@erin:localhost:8448" {
+		t.Fatalf("user create with password on stdin: %v %s", err, out)
+	}
+	cmd = exec.Command(hearthBin, "admin", "user", "create", "--data", data, "--user", "frank")
+	cmd.Env = testEnv()
+	cmd.Stdin = strings.NewReader("")
+	if out, err := cmd.CombinedOutput(); err == nil || !strings.Contains(string(out), "no password") {
+		t.Errorf("user create without password: %v %s", err, out)
+	}
+	if err := n.stop(t); err != nil {
+		t.Errorf("stop: %v\n%s", err, n.stderr)
 	}
 }
 
