@@ -172,7 +172,7 @@ func TestVersions(t *testing.T) {
 	if err := json.Unmarshal([]byte(r.body), &body); err != nil {
 		t.Fatal(err)
 	}
-	if len(body.Versions) != len(homeserver.ClientVersions) || body.UnstableFeatures == nil {
+	if len(body.Versions) != len(homeserver.ClientVersions()) || body.UnstableFeatures == nil {
 		t.Errorf("versions body %s", r.body)
 	}
 }

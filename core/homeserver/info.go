@@ -10,9 +10,11 @@ import (
 // SoftwareName is the name reported by /_matrix/federation/v1/version.
 const SoftwareName = "hearth"
 
-// ClientVersions are the client-server specification versions advertised by
-// /_matrix/client/versions.
-var ClientVersions = []string{"v1.1", "v1.2", "v1.3", "v1.4", "v1.5", "v1.6", "v1.7", "v1.8", "v1.9", "v1.10", "v1.11", "v1.12"}
+// ClientVersions returns the client-server specification versions that
+// /_matrix/client/versions advertises.
+func ClientVersions() []string {
+	return []string{"v1.1", "v1.2", "v1.3", "v1.4", "v1.5", "v1.6", "v1.7", "v1.8", "v1.9", "v1.10", "v1.11", "v1.12"}
+}
 
 // versionsResponse is the body of GET /_matrix/client/versions.
 type versionsResponse struct {
@@ -22,7 +24,7 @@ type versionsResponse struct {
 
 func (s *Server) clientVersions(w http.ResponseWriter, r *http.Request) {
 	matrixerr.WriteJSON(w, http.StatusOK, versionsResponse{
-		Versions:         ClientVersions,
+		Versions:         ClientVersions(),
 		UnstableFeatures: map[string]bool{},
 	})
 }
