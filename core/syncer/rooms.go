@@ -42,9 +42,9 @@ type plan struct {
 func (r *run) rooms(ctx context.Context) error {
 	dag := r.s.cfg.DAG
 	user := r.req.UserID
-	memberships, err := dag.Rooms(ctx, user)
+	memberships, err := r.s.memberships(ctx, user, r.to.Rooms)
 	if err != nil {
-		return fmt.Errorf("syncer: rooms of %s: %w", user, err)
+		return err
 	}
 	changed := map[string]bool{}
 	if !r.initial && r.from.Rooms < r.to.Rooms {
@@ -57,7 +57,7 @@ func (r *run) rooms(ctx context.Context) error {
 		}
 	}
 	plans := map[string]*plan{}
-	joined := map[string]room.Membership{}
+	joined := make(map[string]room.Membership, len(memberships))
 	for roomID, m := range memberships {
 		if !r.f.MatchRoom(roomID) {
 			continue
@@ -188,7 +188,13 @@ func memberKey(userID string) event.StateKey {
 // marks those rooms for the response.
 func (r *run) ephemeral(ctx context.Context, joined map[string]room.Membership, plans map[string]*plan) error {
 	ef := r.f.Ephemeral()
-	var rooms []string
+	receipts, typing := r.s.cfg.Receipts, r.s.cfg.Typing
+	wantReceipts := receipts != nil && ef.Match("m.receipt", "") && (r.initial || r.from.Receipts < r.to.Receipts)
+	wantTyping := typing != nil && ef.Match("m.typing", "") && (r.initial || r.from.Typing != r.to.Typing)
+	if !wantReceipts && !wantTyping {
+		return nil
+	}
+	rooms := make([]string, 0, len(joined))
 	for id := range joined {
 		if ef.MatchRoom(id) {
 			rooms = append(rooms, id)
@@ -206,8 +212,8 @@ func (r *run) ephemeral(ctx context.Context, joined map[string]room.Membership, 
 		}
 		return p
 	}
-	if src := r.s.cfg.Receipts; src != nil && ef.Match("m.receipt", "") && (r.initial || r.from.Receipts < r.to.Receipts) {
-		got, err := src.Changes(ctx, r.req.UserID, rooms, r.from.Receipts, r.to.Receipts)
+	if wantReceipts {
+		got, err := receipts.Changes(ctx, r.req.UserID, rooms, r.from.Receipts, r.to.Receipts)
 		if err != nil {
 			return fmt.Errorf("syncer: receipts for %s: %w", r.req.UserID, err)
 		}
@@ -217,8 +223,8 @@ func (r *run) ephemeral(ctx context.Context, joined map[string]room.Membership, 
 			}
 		}
 	}
-	if src := r.s.cfg.Typing; src != nil && ef.Match("m.typing", "") && (r.initial || r.from.Typing != r.to.Typing) {
-		got, err := src.Changes(ctx, rooms, r.from.Typing, r.to.Typing)
+	if wantTyping {
+		got, err := typing.Changes(ctx, rooms, r.from.Typing, r.to.Typing)
 		if err != nil {
 			return fmt.Errorf("syncer: typing for %s: %w", r.req.UserID, err)
 		}

@@ -63,6 +63,7 @@ func (r *run) section(ctx context.Context, roomID string, lower, upper, visibleF
 
 	// Which state keys to send.
 	want := map[event.StateKey]string{}
+	gapMembers := room.State{}
 	lazy := r.f.LazyLoadMembers()
 	needDelta := w.limited || w.skipped || (len(w.picked) > 0 && len(w.picked[0].Event.PrevEvents()) > 1)
 	switch {
@@ -91,6 +92,7 @@ func (r *run) section(ctx context.Context, roomID string, lower, upper, visibleF
 				want[k] = id
 				if k.Type == "m.room.member" {
 					memberSeen = true
+					gapMembers[k] = id
 				}
 			}
 		}
@@ -132,6 +134,11 @@ func (r *run) section(ctx context.Context, roomID string, lower, upper, visibleF
 					r.deviceChanged[u] = true
 				}
 			}
+		}
+	}
+	if joined && !full && !r.initial && r.s.cfg.DeviceKeys != nil {
+		if err := r.newRoomMates(ctx, w, gapMembers); err != nil {
+			return sec, err
 		}
 	}
 
@@ -262,4 +269,29 @@ func (r *run) timelineSection(ctx context.Context, w window, startState func() (
 		t.Events = append(t.Events, raw)
 	}
 	return t, nil
+}
+
+// newRoomMates notes, for device_lists.changed, the users who joined a room
+// the user is in during the window or its gap: the client must learn their
+// devices to encrypt for them.
+func (r *run) newRoomMates(ctx context.Context, w window, gap room.State) error {
+	note := func(ev *event.PDU) {
+		if k, ok := ev.StateKey(); ok && ev.Type() == "m.room.member" && k != r.req.UserID && ev.Membership() == "join" {
+			r.deviceChanged[k] = true
+		}
+	}
+	for _, te := range w.scanned {
+		note(te.Event)
+	}
+	if len(gap) == 0 {
+		return nil
+	}
+	evs, err := r.s.cfg.DAG.StateEvents(ctx, gap)
+	if err != nil {
+		return fmt.Errorf("syncer: member events: %w", err)
+	}
+	for _, ev := range evs {
+		note(ev)
+	}
+	return nil
 }

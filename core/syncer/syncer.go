@@ -80,7 +80,11 @@ type Config struct {
 
 // Syncer answers /sync requests. It is safe for concurrent use.
 type Syncer struct {
-	cfg Config
+	cfg     Config
+	members memberCache
+	// onWait, when set (by tests), is called each time a long-polling
+	// request starts to wait.
+	onWait func()
 }
 
 // New returns a Syncer over cfg.
@@ -135,6 +139,9 @@ func (s *Syncer) Sync(ctx context.Context, req Request) (*Response, error) {
 		var roomsMoved <-chan struct{}
 		if watchRooms {
 			roomsMoved = moved
+		}
+		if s.onWait != nil {
+			s.onWait()
 		}
 		select {
 		case <-mine:
