@@ -65,7 +65,8 @@ type AuthRequest struct {
 	// Flows are the flows offered; a session keeps those it started with.
 	Flows []Flow
 	// UserID is the authenticated caller; "" when the request has no access
-	// token. A session started by a caller serves only that caller.
+	// token. A session started by a caller serves only that caller, with
+	// its access token.
 	UserID string
 	// Auth is the request's auth object; nil (or JSON null) when absent.
 	Auth json.RawMessage
@@ -96,6 +97,7 @@ type uiaSession struct {
 	Flows      []Flow   `json:"flows"`
 	Completed  []string `json:"completed"`
 	UserID     string   `json:"user_id,omitempty"`
+	Caller     string   `json:"caller,omitempty"`
 	RegToken   string   `json:"registration_token,omitempty"`
 	Registered string   `json:"registered,omitempty"`
 	ExpiresTS  int64    `json:"expires_ts"`
@@ -225,6 +227,7 @@ func (a *Accounts) startSession(ctx context.Context, req AuthRequest) (uiaSessio
 		Flows:     req.Flows,
 		Completed: []string{},
 		UserID:    req.UserID,
+		Caller:    req.UserID,
 		ExpiresTS: a.now().Add(a.uiaTTL).UnixMilli(),
 	}
 	err = a.store.Update(ctx, func(tx persist.Tx) error {
@@ -248,7 +251,16 @@ func (a *Accounts) getSession(tx persist.Tx, id string, req AuthRequest, s *uiaS
 	if err != nil {
 		return err
 	}
-	if s.Op != req.Op || (req.UserID != "" && s.UserID != "" && s.UserID != req.UserID) {
+	if s.Op != req.Op {
+		return ErrSessionMismatch
+	}
+	// A session started with an access token serves only that caller; one
+	// started without serves anyone until a stage proves a user, then only
+	// requests without a token or with that user's.
+	if s.Caller != "" && req.UserID != s.Caller {
+		return ErrSessionMismatch
+	}
+	if req.UserID != "" && s.UserID != "" && req.UserID != s.UserID {
 		return ErrSessionMismatch
 	}
 	return nil

@@ -219,6 +219,13 @@ func TestUIAPassword(t *testing.T) {
 	if _, err := a.UserInteractiveAuth(ctx, bobReq); !errors.Is(err, accounts.ErrSessionMismatch) {
 		t.Errorf("bob using alice's session: %v", err)
 	}
+	// Nor can a request without an access token.
+	anonReq := req
+	anonReq.UserID = ""
+	anonReq.Auth = json.RawMessage(`{"session":"` + st.Session + `"}`)
+	if _, err := a.UserInteractiveAuth(ctx, anonReq); !errors.Is(err, accounts.ErrSessionMismatch) {
+		t.Errorf("anonymous use of alice's session: %v", err)
+	}
 	// The legacy top-level user and a full user ID in any case both work.
 	got := auth(t, a, req, map[string]any{"type": accounts.StagePassword, "user": "@ALICE:example.org", "password": "pw", "session": st.Session})
 	if !got.Done || got.UserID != alice {
@@ -230,6 +237,19 @@ func TestUIAPassword(t *testing.T) {
 	got = auth(t, a, anon, map[string]any{"type": accounts.StagePassword, "identifier": map[string]any{"type": "m.id.user", "user": "bob"}, "password": "pw"})
 	if !got.Done || got.UserID != bob {
 		t.Errorf("anonymous password stage: %+v", got)
+	}
+	// That session then serves bob, with or without his token, and no
+	// one else.
+	for _, tt := range []struct {
+		caller string
+		want   error
+	}{{"", nil}, {bob, nil}, {alice, accounts.ErrSessionMismatch}} {
+		r := anon
+		r.UserID = tt.caller
+		r.Auth = json.RawMessage(`{"session":"` + got.Session + `"}`)
+		if _, err := a.UserInteractiveAuth(ctx, r); !errors.Is(err, tt.want) {
+			t.Errorf("anonymous session used by %q: %v, want %v", tt.caller, err, tt.want)
+		}
 	}
 	got = auth(t, a, anon, map[string]any{"type": accounts.StagePassword, "identifier": map[string]any{"type": "m.id.user", "user": "carol"}, "password": "pw"})
 	if !errors.Is(got.Err, accounts.ErrUserNotFound) {

@@ -87,6 +87,7 @@ func TestChangePassword(t *testing.T) {
 		{"long new password", tok, map[string]any{"new_password": string(make([]byte, 73))}, 400, "M_INVALID_PARAM"},
 		{"unknown session", tok, map[string]any{"new_password": "x", "auth": passwordAuth("alice", "newer", "nope")}, 400, "M_UNKNOWN"},
 		{"another user's session", tok, map[string]any{"new_password": "x", "auth": map[string]any{"session": e.sessionOf("bob", "bobpw")}}, 403, "M_FORBIDDEN"},
+		{"own session without the token", "", map[string]any{"new_password": "x", "auth": passwordAuth("alice", "newer", e.sessionOf("alice", "newer"))}, 403, "M_FORBIDDEN"},
 	} {
 		status, body := e.do("POST", "/account/password", tt.token, tt.body)
 		e.want(tt.name, status, body, tt.status, tt.code)
