@@ -1,0 +1,84 @@
+package syncapi
+
+import (
+	"errors"
+	"net/http"
+	"time"
+
+	"hearth/core/clientapi"
+	"hearth/core/filter"
+	"hearth/core/matrixerr"
+	"hearth/core/syncer"
+)
+
+// sync serves GET /sync.
+func (h *Handlers) sync(w http.ResponseWriter, r *http.Request, c clientapi.Caller) {
+	req, err := h.request(r, c)
+	if err != nil {
+		clientapi.WriteError(w, err)
+		return
+	}
+	resp, err := h.cfg.Syncer.Sync(r.Context(), req)
+	if err != nil {
+		if r.Context().Err() != nil {
+			// The client went away while waiting: nobody to answer.
+			return
+		}
+		clientapi.WriteError(w, err)
+		return
+	}
+	clientapi.WriteJSON(w, http.StatusOK, resp)
+}
+
+// request reads the parameters of GET /sync.
+func (h *Handlers) request(r *http.Request, c clientapi.Caller) (syncer.Request, error) {
+	q := r.URL.Query()
+	req := syncer.Request{UserID: c.UserID, DeviceID: c.DeviceID}
+	if s := q.Get("since"); s != "" {
+		t, err := syncer.ParseToken(s)
+		if err != nil {
+			return req, matrixerr.New(http.StatusBadRequest, matrixerr.CodeInvalidParam, "since is not a sync token from this server")
+		}
+		req.Since = &t
+	}
+	switch q.Get("full_state") {
+	case "", "false":
+	case "true":
+		req.FullState = true
+	default:
+		return req, matrixerr.New(http.StatusBadRequest, matrixerr.CodeInvalidParam, "full_state must be true or false")
+	}
+	switch p := q.Get("set_presence"); p {
+	case "", "online", "offline", "unavailable":
+		req.SetPresence = p
+	default:
+		return req, matrixerr.New(http.StatusBadRequest, matrixerr.CodeInvalidParam, "set_presence must be online, offline or unavailable")
+	}
+	ms, err := clientapi.QueryInt(r, "timeout", 0)
+	if err != nil {
+		return req, err
+	}
+	req.Timeout = h.cfg.MaxTimeout
+	if ms < int64(h.cfg.MaxTimeout/time.Millisecond) {
+		req.Timeout = time.Duration(ms) * time.Millisecond
+	}
+	if param := q.Get("filter"); param != "" {
+		raw := []byte(param)
+		if !filter.IsInlineJSON(param) {
+			stored, err := h.cfg.Syncer.GetFilter(r.Context(), c.UserID, param)
+			if errors.Is(err, syncer.ErrUnknownFilter) {
+				return req, matrixerr.New(http.StatusBadRequest, matrixerr.CodeInvalidParam, "no such filter")
+			}
+			if err != nil {
+				return req, err
+			}
+			raw = stored
+		}
+		f, err := filter.Parse(raw)
+		if err != nil {
+			return req, filterError(err)
+		}
+		req.Filter = f
+	}
+	return req, nil
+}
