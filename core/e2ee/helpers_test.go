@@ -129,28 +129,3 @@ func deviceKeys(t *testing.T, user, device string, seed byte) json.RawMessage {
 	}
 	return signed
 }
-
-// crossSigningKey builds user's cross-signing key for usage from seed,
-// signed by signer when it is not nil.
-func crossSigningKeyJSON(t *testing.T, user, usage string, seed byte, signer *signing.Key) (json.RawMessage, signing.Key) {
-	t.Helper()
-	pub := pubOf(ed25519Key(t, seed, "x"))
-	k := ed25519Key(t, seed, pub)
-	obj := []byte(fmt.Sprintf(`{"user_id":%q,"usage":[%q],"keys":{"ed25519:%s":%q}}`, user, usage, pub, pub))
-	if signer != nil {
-		var err error
-		if obj, err = signing.SignJSON(obj, user, *signer); err != nil {
-			t.Fatal(err)
-		}
-	}
-	return obj, k
-}
-
-func mustJSON(t *testing.T, v any) string {
-	t.Helper()
-	b, err := json.Marshal(v)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return string(b)
-}
