@@ -178,7 +178,14 @@ func (s *Store) Update(ctx context.Context, userID, roomID, typ string, fn func(
 		return 0, err
 	}
 	pos := s.stream.Allocate()
-	defer s.stream.Finish(pos)
+	finished := false
+	finish := func() {
+		if !finished {
+			finished = true
+			s.stream.Finish(pos)
+		}
+	}
+	defer finish()
 	written := false
 	err := s.cfg.Store.Update(ctx, func(tx persist.Tx) error {
 		written = false
@@ -199,8 +206,14 @@ func (s *Store) Update(ctx context.Context, userID, roomID, typ string, fn func(
 			return err
 		}
 		next, err := fn(current, raw != nil)
-		if err != nil || next == nil {
+		if err != nil {
 			return err
+		}
+		if next == nil {
+			// Nothing to write, but the position was handed out and
+			// may reach clients' tokens: it must not be reused after
+			// a restart.
+			return raiseLast(tx, pos)
 		}
 		if err := checkContent(next); err != nil {
 			return err
@@ -231,10 +244,30 @@ func (s *Store) Update(ctx context.Context, userID, roomID, typ string, fn func(
 	if !written {
 		return 0, nil
 	}
+	finish()
 	if s.cfg.Wake != nil {
-		s.cfg.Wake(userID)
+		wakeWhenVisible(s.stream, pos, s.cfg.Wake, userID)
 	}
 	return pos, nil
+}
+
+// wakeWhenVisible calls wake once the stream's watermark reaches pos, so
+// that a woken /sync finds the write: a write can finish while an earlier
+// position is still being written, and then becomes visible only when
+// that one finishes.
+func wakeWhenVisible(s *streampos.Stream, pos uint64, wake func(...string), users ...string) {
+	p, moved := s.Position()
+	if p >= pos {
+		wake(users...)
+		return
+	}
+	go func() {
+		for p < pos {
+			<-moved
+			p, moved = s.Position()
+		}
+		wake(users...)
+	}()
 }
 
 // raiseLast records pos as the highest position written, unless a

@@ -1,0 +1,179 @@
+package ephemeral
+
+import (
+	"bytes"
+	"context"
+	"crypto/ed25519"
+	"encoding/json"
+	"math/rand/v2"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"hearth/core/accountdata"
+	"hearth/core/event"
+	"hearth/core/room"
+	"hearth/core/roomversion"
+	"hearth/core/signing"
+	"hearth/persist"
+	"hearth/persist/memory"
+)
+
+const (
+	server = "a.test"
+	alice  = "@alice:a.test"
+	bob    = "@bob:a.test"
+	carol  = "@carol:a.test"
+	dave   = "@dave:a.test"
+)
+
+type seeded struct{ r *rand.ChaCha8 }
+
+func (s seeded) Read(p []byte) (int, error) { return s.r.Read(p) }
+
+// markCall is one ReadMarker call.
+type markCall struct {
+	user, room, thread string
+	pos                uint64
+}
+
+// env is a server with a room DAG and the ephemeral sources over it.
+type env struct {
+	t     *testing.T
+	store persist.Store
+	dag   *room.DAG
+	ad    *accountdata.Store
+	eph   *Ephemeral
+	rooms *DAGRooms
+
+	mu     sync.Mutex
+	now    time.Time
+	woken  []string
+	marks  []markCall
+	timers []func()
+}
+
+func (e *env) MarkRead(_ context.Context, userID, roomID, thread string, pos uint64) error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.marks = append(e.marks, markCall{userID, roomID, thread, pos})
+	return nil
+}
+
+func (e *env) clock() time.Time {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.now
+}
+
+func (e *env) advance(d time.Duration) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.now = e.now.Add(d)
+}
+
+// takeWoken returns and forgets the users woken so far, sorted and
+// deduplicated.
+func (e *env) takeWoken() []string {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	w := slices.Compact(slices.Sorted(slices.Values(e.woken)))
+	e.woken = nil
+	return w
+}
+
+func newEnv(t *testing.T) *env {
+	t.Helper()
+	ctx := context.Background()
+	e := &env{t: t, store: memory.New(), now: time.UnixMilli(1_700_000_000_000)}
+	key, err := signing.KeyFromSeed("ed25519:test", bytes.Repeat([]byte{1}, ed25519.SeedSize))
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.dag, err = room.New(ctx, room.Config{ServerName: server, Key: key, Store: e.store, Now: e.clock, Rand: seeded{rand.NewChaCha8([32]byte{1})}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if e.ad, err = accountdata.New(ctx, accountdata.Config{Store: e.store}); err != nil {
+		t.Fatal(err)
+	}
+	e.rooms = NewDAGRooms(e.dag, server)
+	e.eph = e.open()
+	return e
+}
+
+// open makes the sources over the env's store, as at a server start.
+func (e *env) open() *Ephemeral {
+	e.t.Helper()
+	eph, err := New(context.Background(), Config{
+		Store: e.store, Now: e.clock, Rooms: e.rooms, Events: e.dag, AccountData: e.ad, Read: e,
+		Wake: func(users ...string) {
+			e.mu.Lock()
+			defer e.mu.Unlock()
+			e.woken = append(e.woken, users...)
+		},
+		AfterFunc: func(d time.Duration, f func()) {
+			e.mu.Lock()
+			defer e.mu.Unlock()
+			e.timers = append(e.timers, f)
+		},
+	})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return eph
+}
+
+func raw(t *testing.T, v any) json.RawMessage {
+	t.Helper()
+	b, err := json.Marshal(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+func strp(s string) *string { return &s }
+
+// createRoom makes a public room created by alice and joins members.
+func (e *env) createRoom(members ...string) string {
+	e.t.Helper()
+	ctx := context.Background()
+	create, err := e.dag.CreateRoom(ctx, roomversion.MustLookup(roomversion.Default), alice, raw(e.t, map[string]any{"room_version": roomversion.Default}))
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	r := create.RoomID()
+	e.state(r, alice, "m.room.member", alice, map[string]any{"membership": "join"})
+	e.state(r, alice, "m.room.power_levels", "", map[string]any{"users": map[string]int{alice: 100}})
+	e.state(r, alice, "m.room.join_rules", "", map[string]any{"join_rule": "public"})
+	for _, m := range members {
+		e.state(r, m, "m.room.member", m, map[string]any{"membership": "join"})
+	}
+	return r
+}
+
+func (e *env) state(roomID, sender, typ, stateKey string, content any) *event.PDU {
+	e.t.Helper()
+	ev, err := e.dag.Send(context.Background(), roomID, room.Proto{Sender: sender, Type: typ, StateKey: strp(stateKey), Content: raw(e.t, content)})
+	if err != nil {
+		e.t.Fatalf("send %s: %v", typ, err)
+	}
+	return ev
+}
+
+// message sends a message and returns its ID and stream position.
+func (e *env) message(roomID, sender string) (string, uint64) {
+	e.t.Helper()
+	ctx := context.Background()
+	ev, err := e.dag.Send(ctx, roomID, room.Proto{Sender: sender, Type: "m.room.message", Content: raw(e.t, map[string]any{"msgtype": "m.text", "body": "hi"})})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	info, err := e.dag.Info(ctx, ev.ID())
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return ev.ID(), info.Pos
+}
