@@ -118,7 +118,13 @@ func (h *Handlers) register(w http.ResponseWriter, r *http.Request) {
 		clientapi.WriteJSON(w, http.StatusOK, loginResponse{UserID: u.ID, HomeServer: h.server})
 		return
 	}
-	clientapi.WriteJSON(w, http.StatusOK, h.loginResponse(login))
+	clientapi.WriteJSON(w, http.StatusOK, registerResponse(login, h.server))
+}
+
+// registerResponse is a registration's answer: a login without the
+// well_known that only /login returns.
+func registerResponse(l accounts.LoginResult, server string) loginResponse {
+	return loginResponse{UserID: l.UserID, AccessToken: l.AccessToken, DeviceID: l.DeviceID, HomeServer: server}
 }
 
 // retried answers a request whose UIA session already registered a user
@@ -158,7 +164,7 @@ func (h *Handlers) registeredAgain(w http.ResponseWriter, r *http.Request, userI
 		clientapi.WriteError(w, accountsError(err))
 		return
 	}
-	clientapi.WriteJSON(w, http.StatusOK, h.loginResponse(login))
+	clientapi.WriteJSON(w, http.StatusOK, registerResponse(login, h.server))
 }
 
 // checkAvailable reports why localpart cannot be registered, or nil.

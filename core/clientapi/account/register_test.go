@@ -45,7 +45,7 @@ func TestRegisterWithTokenLikeElement(t *testing.T) {
 
 	form["auth"] = map[string]any{"type": "m.login.registration_token", "token": "invite-123", "session": session}
 	status, body = e.do("POST", "/register", "", form)
-	if status != 200 || body["user_id"] != "@alice:example.org" || body["home_server"] != "example.org" {
+	if _, ok := body["well_known"]; status != 200 || body["user_id"] != "@alice:example.org" || body["home_server"] != "example.org" || ok {
 		t.Fatalf("register: %d %v", status, body)
 	}
 	token, _ := body["access_token"].(string)
