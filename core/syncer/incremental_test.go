@@ -164,6 +164,24 @@ func TestIncrementalSync(t *testing.T) {
 			},
 		},
 		{
+			name: "invite rejected",
+			user: carol,
+			act: func(t *testing.T, s setup) []*event.PDU {
+				s.e.member(t, s.roomID, alice, carol, "invite")
+				s.e.message(t, s.roomID, alice, "carol never sees this")
+				return []*event.PDU{s.e.member(t, s.roomID, carol, carol, "leave")}
+			},
+			check: func(t *testing.T, s setup, evs []*event.PDU, resp *Response) {
+				lr := resp.Rooms.Leave[s.roomID]
+				if lr == nil || len(resp.Rooms.Invite) != 0 {
+					t.Fatalf("rooms = %+v", resp.Rooms)
+				}
+				if got := ids(t, lr.Timeline.Events); !slices.Equal(got, pduIDs(evs...)) || len(lr.State.Events) != 0 {
+					t.Fatalf("rejected invite: timeline %v state %v, want only the leave", got, keys(t, lr.State.Events))
+				}
+			},
+		},
+		{
 			name: "nothing",
 			user: bob,
 			act:  func(t *testing.T, s setup) []*event.PDU { return nil },

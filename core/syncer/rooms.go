@@ -11,6 +11,7 @@ import (
 	"hearth/core/event"
 	"hearth/core/filter"
 	"hearth/core/room"
+	"hearth/core/synctoken"
 )
 
 // planKind says how a room appears in a response.
@@ -340,9 +341,26 @@ func (r *run) leftRoom(ctx context.Context, roomID string, p *plan) error {
 		lower = 0
 		visibleFrom = math.MaxUint64
 	}
-	sec, err := r.section(ctx, roomID, lower, upper, visibleFrom, full, false)
-	if err != nil {
-		return err
+	var sec section
+	if full {
+		wasJoined, err := r.joinedBefore(ctx, p.m)
+		if err != nil {
+			return err
+		}
+		if !wasJoined {
+			// A rejected or withdrawn invite, a knock that was
+			// refused: the user never saw the room, and learns only
+			// that they are out of it.
+			if sec, err = r.ownEventOnly(ctx, p.m); err != nil {
+				return err
+			}
+		}
+	}
+	if sec.timeline.Events == nil {
+		var err error
+		if sec, err = r.section(ctx, roomID, lower, upper, visibleFrom, full, false); err != nil {
+			return err
+		}
 	}
 	ad, err := r.roomAccountDataEvents(roomID)
 	if err != nil {
@@ -368,4 +386,36 @@ func (r *run) roomAccountDataEvents(roomID string) ([]json.RawMessage, error) {
 		ef = typeOnly(&f.EventFilter)
 	}
 	return accountDataEvents(r.roomAccountData[roomID], ef)
+}
+
+// joinedBefore reports whether the user was joined just before the
+// membership change m.
+func (r *run) joinedBefore(ctx context.Context, m room.Membership) (bool, error) {
+	st, err := r.s.cfg.DAG.StateBefore(ctx, m.EventID)
+	if err != nil {
+		return false, fmt.Errorf("syncer: state before %s: %w", m.EventID, err)
+	}
+	id, ok := st[memberKey(r.req.UserID)]
+	if !ok {
+		return false, nil
+	}
+	ev, err := r.s.cfg.DAG.Event(ctx, id)
+	if err != nil {
+		return false, fmt.Errorf("syncer: membership event %s: %w", id, err)
+	}
+	return ev.Membership() == "join", nil
+}
+
+// ownEventOnly is the section of a room the user never joined: only their
+// own latest membership event.
+func (r *run) ownEventOnly(ctx context.Context, m room.Membership) (section, error) {
+	ev, err := r.s.cfg.DAG.Event(ctx, m.EventID)
+	if err != nil {
+		return section{}, fmt.Errorf("syncer: membership event %s: %w", m.EventID, err)
+	}
+	raw, err := r.format(ctx, ev, nil)
+	if err != nil {
+		return section{}, err
+	}
+	return section{timeline: Timeline{Events: []json.RawMessage{raw}, PrevBatch: synctoken.Before(m.Pos)}}, nil
 }

@@ -120,8 +120,8 @@ func (f *fakePresence) Changes(context.Context, string, uint64, uint64) ([]json.
 	return f.events, nil
 }
 
-func (f *fakePresence) SetSyncPresence(_ context.Context, userID, presence string) error {
-	f.set = append(f.set, userID+"="+presence)
+func (f *fakePresence) Active(_ context.Context, userID string) error {
+	f.set = append(f.set, userID)
 	return nil
 }
 
@@ -153,9 +153,13 @@ func TestSources(t *testing.T) {
 	rc.rooms = map[string]json.RawMessage{roomID: json.RawMessage(`{"$e":{"m.read":{"@bob:hs.test":{"ts":1}}}}`)}
 	ty.typers = map[string][]string{roomID: {bob}}
 
-	resp := e.do(t, Request{UserID: alice, DeviceID: "DEV", SetPresence: "unavailable"})
-	if !slices.Equal(pr.set, []string{alice + "=unavailable"}) {
-		t.Fatalf("presence set = %v", pr.set)
+	e.do(t, Request{UserID: alice, SetPresence: "offline"})
+	if len(pr.set) != 0 {
+		t.Fatalf("set_presence=offline marked %v active", pr.set)
+	}
+	resp := e.do(t, Request{UserID: alice, DeviceID: "DEV"})
+	if !slices.Equal(pr.set, []string{alice}) {
+		t.Fatalf("marked active: %v", pr.set)
 	}
 	if got := keys(t, resp.AccountData.Events); !slices.Equal(got, []string{"m.direct"}) {
 		t.Fatalf("global account data = %v", got)

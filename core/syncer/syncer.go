@@ -43,10 +43,13 @@ type Transactions interface {
 	TxnID(ctx context.Context, userID, deviceID, eventID string) (string, bool)
 }
 
-// PresenceSetter is implemented by a Presence source that lets /sync mark the
-// syncing user online, idle or offline (the set_presence parameter).
-type PresenceSetter interface {
-	SetSyncPresence(ctx context.Context, userID, presence string) error
+// PresenceActivity is implemented by a Presence source that a sync may mark
+// its user active (online) in: /sync's set_presence parameter, when absent or
+// "online". ("offline" leaves presence alone, as the spec says, and
+// "unavailable" does too, since a sync has no business clearing a status
+// message.)
+type PresenceActivity interface {
+	Active(ctx context.Context, userID string) error
 }
 
 // Config is what a Syncer reads from. Every source may be nil: the sections
@@ -108,8 +111,8 @@ type Request struct {
 	// Timeout is how long to wait for news when there is none.
 	Timeout time.Duration
 	// SetPresence is the set_presence parameter: "online" (the default
-	// when empty), "unavailable" or "offline". It is passed to the
-	// Presence source when that implements PresenceSetter.
+	// when empty), "unavailable" or "offline". Online marks the user active
+	// when the Presence source implements PresenceActivity.
 	SetPresence string
 }
 
@@ -160,16 +163,12 @@ func (s *Syncer) Sync(ctx context.Context, req Request) (*Response, error) {
 
 // setPresence passes set_presence on to a Presence source that takes it.
 func (s *Syncer) setPresence(ctx context.Context, req Request) error {
-	setter, ok := s.cfg.Presence.(PresenceSetter)
-	if !ok {
+	activity, ok := s.cfg.Presence.(PresenceActivity)
+	if !ok || (req.SetPresence != "" && req.SetPresence != "online") {
 		return nil
 	}
-	p := req.SetPresence
-	if p == "" {
-		p = "online"
-	}
-	if err := setter.SetSyncPresence(ctx, req.UserID, p); err != nil {
-		return fmt.Errorf("syncer: set presence of %s: %w", req.UserID, err)
+	if err := activity.Active(ctx, req.UserID); err != nil {
+		return fmt.Errorf("syncer: mark %s active: %w", req.UserID, err)
 	}
 	return nil
 }
