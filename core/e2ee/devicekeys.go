@@ -122,7 +122,12 @@ func (s *Service) UploadKeys(ctx context.Context, userID, deviceID string, up Up
 		}
 	}
 	var counts map[string]int
-	err = s.updateLists(ctx, func(tx persist.Tx, c *changeSet) error {
+	update := s.updateLists
+	if dk == nil {
+		// Only device keys change the device list: leave its stream be.
+		update = s.updateKeys
+	}
+	err = update(ctx, func(tx persist.Tx, c *changeSet) error {
 		if dk != nil {
 			changed, err := putDeviceKeys(tx, userID, deviceID, dk)
 			if err != nil {

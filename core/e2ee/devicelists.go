@@ -102,6 +102,12 @@ func (s *Service) updateLists(ctx context.Context, fn func(tx persist.Tx, c *cha
 	return nil
 }
 
+// updateKeys runs fn like updateLists, for a write that changes no device
+// list and so takes no position.
+func (s *Service) updateKeys(ctx context.Context, fn func(tx persist.Tx, c *changeSet) error) error {
+	return s.db.Update(ctx, func(tx persist.Tx) error { return fn(tx, &changeSet{}) })
+}
+
 // wakeSharing wakes users and everyone who shares a room with them. A
 // failure to list members only delays those syncs until their next
 // wake-up, so it is not reported.
@@ -196,8 +202,8 @@ func changedIn(tx persist.Tx, user string, from, to uint64) (bool, error) {
 }
 
 // DeleteDevice forgets everything held for a deleted device: its keys,
-// one-time and fallback keys, signatures of it, its to-device inbox and
-// transaction records. When the device had keys, the user's device list
+// one-time and fallback keys, signatures of it and its signature of the
+// master key, its to-device inbox and transaction records. When the device had keys, the user's device list
 // changes. Accounts calls it after deleting a device.
 func (s *Service) DeleteDevice(ctx context.Context, userID, deviceID string) error {
 	if !validName(userID) || !validName(deviceID) {
@@ -210,6 +216,14 @@ func (s *Service) DeleteDevice(ctx context.Context, userID, deviceID string) err
 		}
 		if had {
 			c.mark(userID)
+		}
+		// The device's signature of the master key goes with it.
+		if master, ok, err := readCrossKey(tx, userID, UsageMaster); err != nil {
+			return err
+		} else if ok {
+			if err := tx.Delete(sigKey(userID, master.id, userID, "ed25519:"+deviceID)); err != nil {
+				return err
+			}
 		}
 		for _, k := range [][]byte{deviceKeysKey(userID, deviceID), otkStateKey(userID, deviceID)} {
 			if err := tx.Delete(k); err != nil {

@@ -155,6 +155,15 @@ func TestSignaturesUpload(t *testing.T) {
 		t.Errorf("signatures are no device list change: %v", changed)
 	}
 
+	// A deleted device's signature of the master key goes with it.
+	if err := s.e2ee.DeleteDevice(t.Context(), alice, "A1"); err != nil {
+		t.Fatal(err)
+	}
+	q := s.ok("POST", "/keys/query", "b1", `{"device_keys": {"@alice:hs": []}}`)
+	if sig := path(q, "master_keys", alice, "signatures", alice, "ed25519:A1"); sig != nil {
+		t.Errorf("deleted A1's signature of the master key is still served")
+	}
+
 	// Without a self-signing key there is nothing to sign with.
 	b1, _ := deviceKeys(t, bob, "B1", 5)
 	s.ok("POST", "/keys/upload", "b1", `{"device_keys": `+b1+`}`)

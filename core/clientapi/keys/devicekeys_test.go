@@ -145,7 +145,7 @@ func TestChanges(t *testing.T) {
 		{"no from", "GET", "/keys/changes?to=s1_1_1_1_1_1_1", "b1", "", 400, "M_MISSING_PARAM"},
 		{"room token", "GET", "/keys/changes?from=t12", "b1", "", 400, "M_INVALID_PARAM"},
 		{"short token", "GET", "/keys/changes?from=s1_2_3", "b1", "", 400, "M_INVALID_PARAM"},
-		{"junk", "GET", "/keys/changes?from=s1_2_3_x", "b1", "", 400, "M_INVALID_PARAM"},
-		{"bad to", "GET", "/keys/changes?from=s1_2_3_4&to=s-1_2_3_4", "b1", "", 400, "M_INVALID_PARAM"},
+		{"junk", "GET", "/keys/changes?from=s1_2_3_x_5_6_7", "b1", "", 400, "M_INVALID_PARAM"},
+		{"bad to", "GET", "/keys/changes?from=s1_2_3_4_5_6_7&to=s-1_2_3_4_5_6_7", "b1", "", 400, "M_INVALID_PARAM"},
 	})
 }

@@ -10,12 +10,11 @@ import (
 	"errors"
 	"io"
 	"net/http"
-	"strconv"
-	"strings"
 
 	"hearth/core/clientapi"
 	"hearth/core/e2ee"
 	"hearth/core/matrixerr"
+	"hearth/core/syncer"
 )
 
 // Passwords checks a user's password, for the user-interactive
@@ -108,26 +107,11 @@ func writeError(w http.ResponseWriter, err error) {
 // empty is the {} of endpoints that answer nothing.
 var empty = struct{}{}
 
-// deviceListPosition reads the device list position from a sync token,
-// "s" followed by the positions of sync's streams joined with "_", of
-// which the device list stream's is the fourth.
+// deviceListPosition reads the device list position of a sync token.
 func deviceListPosition(token string) (uint64, error) {
-	bad := matrixerr.New(http.StatusBadRequest, matrixerr.CodeInvalidParam, "%q is not a sync token", token)
-	rest, ok := strings.CutPrefix(token, "s")
-	if !ok {
-		return 0, bad
+	t, err := syncer.ParseToken(token)
+	if err != nil {
+		return 0, matrixerr.New(http.StatusBadRequest, matrixerr.CodeInvalidParam, "%q is not a sync token", token)
 	}
-	parts := strings.Split(rest, "_")
-	if len(parts) < 4 {
-		return 0, bad
-	}
-	var pos uint64
-	for _, p := range parts[:4] {
-		n, err := strconv.ParseUint(p, 10, 64)
-		if err != nil {
-			return 0, bad
-		}
-		pos = n
-	}
-	return pos, nil
+	return t.DeviceKeys, nil
 }
