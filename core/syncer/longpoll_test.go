@@ -2,10 +2,13 @@ package syncer
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"slices"
 	"testing"
 	"time"
+
+	"hearth/core/streampos"
 )
 
 // longPoll starts a sync in the background and returns its result channel;
@@ -101,6 +104,48 @@ func TestLongPollWakesOnSource(t *testing.T) {
 	case resp := <-out:
 		if len(resp.AccountData.Events) != 1 {
 			t.Fatalf("woken sync = %+v", resp)
+		}
+	case err := <-errc:
+		t.Fatal(err)
+	}
+}
+
+// streamedAccountData is an AccountData whose writes, like real sources',
+// take a position that becomes visible only when finished.
+type streamedAccountData struct {
+	fakeAccountData
+	stream *streampos.Stream
+}
+
+func (s *streamedAccountData) Position() uint64 {
+	p, _ := s.stream.Position()
+	return p
+}
+
+func (s *streamedAccountData) Stream() (uint64, <-chan struct{}) { return s.stream.Position() }
+
+func (s *streamedAccountData) Changes(ctx context.Context, userID string, from, to uint64) (map[string]json.RawMessage, map[string]map[string]json.RawMessage, error) {
+	return s.fakeAccountData.Changes(ctx, userID, from, to)
+}
+
+func TestLongPollWaitsForWatermark(t *testing.T) {
+	ad := &streamedAccountData{stream: streampos.New(0)}
+	e := newEnv(t, func(c *Config) { c.AccountData = ad })
+	tok := since(t, e.do(t, Request{UserID: alice}))
+	out, errc, waits := longPoll(t.Context(), e, Request{UserID: alice, Since: tok, Timeout: time.Hour})
+	<-waits
+	// A write woken about before its position is visible: the request
+	// wakes, finds nothing, and must then wait for the watermark.
+	pos := ad.stream.Allocate()
+	ad.put(alice, "", "m.direct", `{}`)
+	ad.log[len(ad.log)-1].pos = pos
+	e.notify.Wake(alice)
+	<-waits
+	ad.stream.Finish(pos)
+	select {
+	case resp := <-out:
+		if len(resp.AccountData.Events) != 1 {
+			t.Fatalf("sync after the watermark moved = %+v", resp)
 		}
 	case err := <-errc:
 		t.Fatal(err)

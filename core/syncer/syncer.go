@@ -20,6 +20,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"reflect"
 	"time"
 
 	"hearth/core/event"
@@ -128,37 +129,67 @@ func (s *Syncer) Sync(ctx context.Context, req Request) (*Response, error) {
 	}
 	timer := time.NewTimer(req.Timeout)
 	defer timer.Stop()
-	// The room DAG wakes a room's members before its stream watermark
-	// covers the new event, so a request woken for an event it then cannot
-	// see yet also waits for the watermark's next move (once).
-	watchRooms := false
+	// Writers wake users once their change is durable, which can be
+	// before the stream's watermark covers it: the room DAG always wakes
+	// a room's members before, and any stream's watermark waits for
+	// writes still in flight before it. So a request woken for news it
+	// cannot see yet also waits, once, for the watermarks to move.
+	watch := false
 	for {
 		mine, everyone := s.cfg.Notifier.Waiter(req.UserID)
-		_, moved := s.cfg.DAG.Position()
+		var moved []<-chan struct{}
+		if watch {
+			moved = s.watermarks()
+		}
 		resp, err := s.compute(ctx, req)
 		if err != nil || !resp.empty() {
 			return resp, err
 		}
-		var roomsMoved <-chan struct{}
-		if watchRooms {
-			roomsMoved = moved
-		}
 		if s.onWait != nil {
 			s.onWait()
 		}
-		select {
-		case <-mine:
-			watchRooms = true
-		case <-everyone:
-			watchRooms = true
-		case <-roomsMoved:
-			watchRooms = false
-		case <-timer.C:
+		cases := []reflect.SelectCase{
+			{Dir: reflect.SelectRecv, Chan: reflect.ValueOf(mine)},
+			{Dir: reflect.SelectRecv, Chan: reflect.ValueOf(everyone)},
+			{Dir: reflect.SelectRecv, Chan: reflect.ValueOf(timer.C)},
+			{Dir: reflect.SelectRecv, Chan: reflect.ValueOf(ctx.Done())},
+		}
+		for _, ch := range moved {
+			cases = append(cases, reflect.SelectCase{Dir: reflect.SelectRecv, Chan: reflect.ValueOf(ch)})
+		}
+		switch i, _, _ := reflect.Select(cases); i {
+		case 0, 1:
+			watch = true
+		case 2:
 			return s.compute(ctx, req)
-		case <-ctx.Done():
+		case 3:
 			return nil, ctx.Err()
+		default:
+			watch = false
 		}
 	}
+}
+
+// StreamWatcher is implemented by sources whose watermark can be waited on,
+// as streampos.Stream's Position does: the position and a channel closed
+// when it next moves. Long-polling requests use it after a wake-up that
+// brought nothing they could see yet.
+type StreamWatcher interface {
+	Stream() (uint64, <-chan struct{})
+}
+
+// watermarks returns channels closed when the room stream or a source's
+// stream that can be watched next moves.
+func (s *Syncer) watermarks() []<-chan struct{} {
+	_, rooms := s.cfg.DAG.Position()
+	out := []<-chan struct{}{rooms}
+	for _, src := range []any{s.cfg.AccountData, s.cfg.ToDevice, s.cfg.DeviceKeys, s.cfg.Receipts, s.cfg.Typing, s.cfg.Presence} {
+		if w, ok := src.(StreamWatcher); ok {
+			_, ch := w.Stream()
+			out = append(out, ch)
+		}
+	}
+	return out
 }
 
 // setPresence passes set_presence on to a Presence source that takes it.
