@@ -54,28 +54,35 @@ func (f fakeMembers) SharedUsers(_ context.Context, user string) ([]string, erro
 	return out, nil
 }
 
-// fakePasswords knows one password per user.
-type fakePasswords map[string]string
-
-func (f fakePasswords) CheckPassword(_ context.Context, user, password string) error {
-	if p, ok := f[user]; ok && p == password {
-		return nil
-	}
-	return matrixerr.New(http.StatusForbidden, matrixerr.CodeForbidden, "wrong password")
+// fakeUIA is the account area's UIA with one flow, a password stage, and
+// alice's password "secret". It counts its calls.
+type fakeUIA struct {
+	t     *testing.T
+	calls int
 }
 
-// zeros is a Rand that never runs dry.
-type zeros struct{}
-
-func (zeros) Read(p []byte) (int, error) {
-	clear(p)
-	return len(p), nil
+func (f *fakeUIA) authorize(w http.ResponseWriter, r *http.Request, c clientapi.Caller, op string, auth json.RawMessage) bool {
+	f.calls++
+	if op != opDeviceSigning {
+		f.t.Errorf("UIA for op %q", op)
+	}
+	body := map[string]any{"flows": []any{map[string]any{"stages": []string{"m.login.password"}}}, "params": map[string]any{}, "session": "S"}
+	if auth != nil {
+		var a struct{ Type, Password string }
+		if err := json.Unmarshal(auth, &a); err == nil && a.Type == "m.login.password" && c.UserID == alice && a.Password == "secret" {
+			return true
+		}
+		body["errcode"], body["error"] = "M_FORBIDDEN", "invalid password"
+	}
+	clientapi.WriteJSON(w, http.StatusUnauthorized, body)
+	return false
 }
 
 type server struct {
 	t    *testing.T
 	mux  *http.ServeMux
 	e2ee *e2ee.Service
+	uia  *fakeUIA
 }
 
 func newServer(t *testing.T) *server {
@@ -93,7 +100,8 @@ func newServer(t *testing.T) *server {
 	if err != nil {
 		t.Fatal(err)
 	}
-	h, err := New(Config{E2EE: svc, Passwords: fakePasswords{alice: "secret"}, Rand: zeros{}})
+	uia := &fakeUIA{t: t}
+	h, err := New(Config{E2EE: svc, Authorize: uia.authorize})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -105,7 +113,7 @@ func newServer(t *testing.T) *server {
 		"c1":    {UserID: carol, DeviceID: "C1"},
 		"guest": {UserID: "@g:hs", DeviceID: "G", IsGuest: true},
 	}))
-	return &server{t: t, mux: mux, e2ee: svc}
+	return &server{t: t, mux: mux, e2ee: svc, uia: uia}
 }
 
 // do sends a request as the holder of token ("" for none) and decodes the

@@ -6,9 +6,8 @@
 package keys
 
 import (
-	"context"
+	"encoding/json"
 	"errors"
-	"io"
 	"net/http"
 
 	"hearth/core/clientapi"
@@ -17,31 +16,26 @@ import (
 	"hearth/core/syncer"
 )
 
-// Passwords checks a user's password, for the user-interactive
-// authentication that replacing cross-signing keys requires (implemented
-// by core/accounts).
-type Passwords interface {
-	// CheckPassword returns nil when password is userID's. A wrong
-	// password is a matrixerr.Error (M_FORBIDDEN), which the client sees;
-	// any other error is a server failure.
-	CheckPassword(ctx context.Context, userID, password string) error
-}
+// Authorize runs one step of user-interactive authentication for the
+// caller's request to do op, whose auth object is auth (nil when the request
+// has none). It returns true once the caller has completed a flow;
+// otherwise it has answered the request itself: 401 with the flows and the
+// session, or an error. The account area's UIA over core/accounts sessions
+// implements it, offering the m.login.password flow.
+type Authorize func(w http.ResponseWriter, r *http.Request, c clientapi.Caller, op string, auth json.RawMessage) bool
 
 // Config is what Handlers need.
 type Config struct {
 	// E2EE stores the keys, inboxes and backups.
 	E2EE *e2ee.Service
-	// Passwords checks passwords for user-interactive authentication.
-	Passwords Passwords
-	// Rand makes user-interactive authentication session IDs.
-	Rand io.Reader
+	// Authorize guards the replacement of cross-signing keys.
+	Authorize Authorize
 }
 
 // Handlers serves the end-to-end encryption endpoints.
 type Handlers struct {
 	e2ee      *e2ee.Service
-	passwords Passwords
-	rand      io.Reader
+	authorize Authorize
 }
 
 // New returns the handlers for cfg.
@@ -49,12 +43,10 @@ func New(cfg Config) (*Handlers, error) {
 	switch {
 	case cfg.E2EE == nil:
 		return nil, errors.New("keys: Config.E2EE is nil")
-	case cfg.Passwords == nil:
-		return nil, errors.New("keys: Config.Passwords is nil")
-	case cfg.Rand == nil:
-		return nil, errors.New("keys: Config.Rand is nil")
+	case cfg.Authorize == nil:
+		return nil, errors.New("keys: Config.Authorize is nil")
 	}
-	return &Handlers{e2ee: cfg.E2EE, passwords: cfg.Passwords, rand: cfg.Rand}, nil
+	return &Handlers{e2ee: cfg.E2EE, authorize: cfg.Authorize}, nil
 }
 
 // Register adds the endpoints to rt.
