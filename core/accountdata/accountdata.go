@@ -207,7 +207,7 @@ func (s *Store) Update(ctx context.Context, userID, roomID, typ string, fn func(
 		}
 		next, err := fn(current, raw != nil)
 		if err != nil {
-			return err
+			return rejected{err}
 		}
 		if next == nil {
 			// Nothing to write, but the position was handed out and
@@ -235,6 +235,15 @@ func (s *Store) Update(ctx context.Context, userID, roomID, typ string, fn func(
 		written = true
 		return nil
 	})
+	if r, ok := err.(rejected); ok {
+		// fn refused the change, but the position it held may already
+		// be in a client's token: record it, so that it is not reused
+		// after a restart.
+		if perr := s.cfg.Store.Update(ctx, func(tx persist.Tx) error { return raiseLast(tx, pos) }); perr != nil {
+			return 0, fmt.Errorf("accountdata: record position: %w", perr)
+		}
+		return 0, r.err
+	}
 	if err != nil {
 		if errors.Is(err, ErrInvalid) {
 			return 0, err
@@ -269,6 +278,11 @@ func wakeWhenVisible(s *streampos.Stream, pos uint64, wake func(...string), user
 		wake(users...)
 	}()
 }
+
+// rejected carries the error of an Update's fn out of the transaction.
+type rejected struct{ err error }
+
+func (r rejected) Error() string { return r.err.Error() }
 
 // raiseLast records pos as the highest position written, unless a
 // concurrent writer already recorded a higher one.

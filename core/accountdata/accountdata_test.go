@@ -246,11 +246,15 @@ func TestReopen(t *testing.T) {
 	if _, err := s.Update(ctx, alice, "", "t", func(json.RawMessage, bool) (json.RawMessage, error) { return nil, nil }); err != nil {
 		t.Fatal(err)
 	}
-	s2 := newStore(t, Config{Store: store})
-	if s2.Position() != 4 {
-		t.Fatalf("reopened at %d, want 4", s2.Position())
+	// So does an update that fn refuses.
+	if _, err := s.Update(ctx, alice, "", "t", func(json.RawMessage, bool) (json.RawMessage, error) { return nil, errors.New("no") }); err == nil {
+		t.Fatal("refused update succeeded")
 	}
-	if p, _ := s2.Set(ctx, bob, "", "t", json.RawMessage(`{}`)); p != 5 {
-		t.Fatalf("next position %d, want 5", p)
+	s2 := newStore(t, Config{Store: store})
+	if s2.Position() != 5 {
+		t.Fatalf("reopened at %d, want 5", s2.Position())
+	}
+	if p, _ := s2.Set(ctx, bob, "", "t", json.RawMessage(`{}`)); p != 6 {
+		t.Fatalf("next position %d, want 6", p)
 	}
 }
