@@ -29,6 +29,8 @@ type run struct {
 	// deviceChanged collects users whose devices the client must look at
 	// because they now share a room with it.
 	deviceChanged map[string]bool
+	// ignored are the users whose messages and invites the user ignores.
+	ignored map[string]bool
 }
 
 // compute builds one response from the streams' current positions.
@@ -47,6 +49,7 @@ func (s *Syncer) compute(ctx context.Context, req Request) (*Response, error) {
 		r.from = clamp(*req.Since, r.to)
 	}
 	next := r.to
+	r.ignored = r.ignoredUsers(ctx)
 	if err := r.accountData(ctx); err != nil {
 		return nil, err
 	}
@@ -122,6 +125,29 @@ func accountDataEvents(byType map[string]json.RawMessage, f *filter.EventFilter)
 		out = append(out, raw)
 	}
 	return out, nil
+}
+
+// ignoredUsers reads the user's m.ignored_user_list.
+func (r *run) ignoredUsers(ctx context.Context) map[string]bool {
+	reader, ok := r.s.cfg.AccountData.(AccountDataReader)
+	if !ok {
+		return nil
+	}
+	raw, err := reader.Get(ctx, r.req.UserID, "", "m.ignored_user_list")
+	if err != nil {
+		return nil
+	}
+	var list struct {
+		Ignored map[string]json.RawMessage `json:"ignored_users"`
+	}
+	if json.Unmarshal(raw, &list) != nil || len(list.Ignored) == 0 {
+		return nil
+	}
+	out := make(map[string]bool, len(list.Ignored))
+	for u := range list.Ignored {
+		out[u] = true
+	}
+	return out
 }
 
 // typeOnly drops the sender conditions of f, for events that have no

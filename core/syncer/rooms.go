@@ -291,7 +291,11 @@ func (r *run) joinedRoom(ctx context.Context, roomID string, p *plan) error {
 	if visibleFrom == 0 {
 		visibleFrom = math.MaxUint64
 	}
-	sec, err := r.section(ctx, roomID, lower, r.to.Rooms, visibleFrom, full || r.req.FullState, true)
+	of := joinedSection
+	if full && !r.initial {
+		of = newlyJoinedSection
+	}
+	sec, err := r.section(ctx, roomID, lower, r.to.Rooms, visibleFrom, full || r.req.FullState, of)
 	if err != nil {
 		return err
 	}
@@ -358,7 +362,7 @@ func (r *run) leftRoom(ctx context.Context, roomID string, p *plan) error {
 	}
 	if sec.timeline.Events == nil {
 		var err error
-		if sec, err = r.section(ctx, roomID, lower, upper, visibleFrom, full, false); err != nil {
+		if sec, err = r.section(ctx, roomID, lower, upper, visibleFrom, full, leftSection); err != nil {
 			return err
 		}
 	}

@@ -19,11 +19,22 @@ type section struct {
 	summary *Summary
 }
 
+// sectionOf says whose section is being built.
+type sectionOf int
+
+const (
+	leftSection sectionOf = iota
+	joinedSection
+	// newlyJoinedSection is a room joined since the token.
+	newlyJoinedSection
+)
+
 // section builds the timeline of roomID over (lower, upper] and the state
 // that goes with it: the full state at the start of the timeline when full,
 // else the state that changed between lower and the start of the timeline.
-// joined rooms also get a summary when their membership changed.
-func (r *run) section(ctx context.Context, roomID string, lower, upper, visibleFrom uint64, full, joined bool) (section, error) {
+// Joined rooms also get a summary when their membership changed.
+func (r *run) section(ctx context.Context, roomID string, lower, upper, visibleFrom uint64, full bool, of sectionOf) (section, error) {
+	joined := of != leftSection
 	dag := r.s.cfg.DAG
 	var sec section
 	w, err := r.window(ctx, roomID, lower, upper, visibleFrom)
@@ -128,7 +139,7 @@ func (r *run) section(ctx context.Context, roomID string, lower, upper, visibleF
 				}
 			}
 		}
-		if full && !r.initial {
+		if of == newlyJoinedSection {
 			for _, u := range members {
 				if u != r.req.UserID {
 					r.deviceChanged[u] = true
@@ -136,7 +147,7 @@ func (r *run) section(ctx context.Context, roomID string, lower, upper, visibleF
 			}
 		}
 	}
-	if joined && !full && !r.initial && r.s.cfg.DeviceKeys != nil {
+	if of == joinedSection && !r.initial && r.s.cfg.DeviceKeys != nil {
 		if err := r.newRoomMates(ctx, w, gapMembers); err != nil {
 			return sec, err
 		}

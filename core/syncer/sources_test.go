@@ -3,6 +3,7 @@ package syncer
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"slices"
 	"sync"
 	"testing"
@@ -318,5 +319,54 @@ func TestDeviceListsOfJoiningUsers(t *testing.T) {
 	lim := mustFilter(t, `{"room":{"timeline":{"limit":1}}}`)
 	if got := e.do(t, Request{UserID: alice, Since: tok, Filter: lim}).DeviceLists.Changed; !slices.Equal(got, []string{dave}) {
 		t.Fatalf("dave joined in the gap: device_lists.changed = %v", got)
+	}
+}
+
+func TestDeviceListsNotFloodedByFullState(t *testing.T) {
+	e := newEnv(t, func(c *Config) { c.DeviceKeys = &fakeDeviceKeys{} })
+	roomID := e.createRoom(t, alice, "Tea")
+	e.member(t, roomID, carol, carol, "join")
+	tok := since(t, e.do(t, Request{UserID: alice}))
+	if got := e.do(t, Request{UserID: alice, Since: tok, FullState: true}).DeviceLists.Changed; len(got) != 0 {
+		t.Fatalf("full_state sync with no joins: device_lists.changed = %v", got)
+	}
+}
+
+// readableAccountData adds Get to the fake.
+type readableAccountData struct{ fakeAccountData }
+
+func (f *readableAccountData) Get(_ context.Context, userID, roomID, typ string) (json.RawMessage, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for i := len(f.log) - 1; i >= 0; i-- {
+		if e := f.log[i]; e.user == userID && e.room == roomID && e.typ == typ {
+			return json.RawMessage(e.c), nil
+		}
+	}
+	return nil, errors.New("not found")
+}
+
+func TestIgnoredUsers(t *testing.T) {
+	ad := &readableAccountData{}
+	e := newEnv(t, func(c *Config) { c.AccountData = ad })
+	roomID := e.createRoom(t, alice, "Tea")
+	e.member(t, roomID, bob, bob, "join")
+	spam := e.message(t, roomID, bob, "spam")
+	fine := e.message(t, roomID, alice, "fine")
+	other := e.createRoom(t, bob, "Bob's")
+	e.member(t, other, bob, alice, "invite")
+	ad.put(alice, "", "m.ignored_user_list", `{"ignored_users":{"@bob:hs.test":{}}}`)
+
+	resp := e.do(t, Request{UserID: alice})
+	tl := ids(t, resp.Rooms.Join[roomID].Timeline.Events)
+	if slices.Contains(tl, spam.ID()) || !slices.Contains(tl, fine.ID()) {
+		t.Fatalf("timeline with bob ignored = %v", tl)
+	}
+	if len(resp.Rooms.Invite) != 0 {
+		t.Fatalf("invite from an ignored user: %v", resp.Rooms.Invite)
+	}
+	// State from ignored users still counts: bob's join is there.
+	if !slices.Contains(keys(t, resp.Rooms.Join[roomID].State.Events), "m.room.member|"+bob) && !slices.Contains(keys(t, resp.Rooms.Join[roomID].Timeline.Events), "m.room.member|"+bob) {
+		t.Fatal("bob's membership hidden")
 	}
 }

@@ -36,6 +36,9 @@ func (r *run) strippedRoom(ctx context.Context, roomID string, m room.Membership
 	if err != nil {
 		return fmt.Errorf("syncer: membership event %s: %w", m.EventID, err)
 	}
+	if r.ignored[own.Sender()] {
+		return nil
+	}
 	var events []json.RawMessage
 	st, err := dag.CurrentState(ctx, roomID)
 	switch {

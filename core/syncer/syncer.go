@@ -18,6 +18,7 @@ package syncer
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"reflect"
@@ -51,6 +52,14 @@ type Transactions interface {
 // message.)
 type PresenceActivity interface {
 	Active(ctx context.Context, userID string) error
+}
+
+// AccountDataReader is implemented by an AccountData source that reads one
+// item of account data. Sync reads the user's m.ignored_user_list through it
+// (spec "Ignoring Users": events and invites from ignored users are not
+// sent); any error reads as no list.
+type AccountDataReader interface {
+	Get(ctx context.Context, userID, roomID, typ string) (json.RawMessage, error)
 }
 
 // Config is what a Syncer reads from. Every source may be nil: the sections

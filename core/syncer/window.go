@@ -55,7 +55,7 @@ func (r *run) window(ctx context.Context, roomID string, lower, upper, visibleFr
 			cursor = te.Pos
 			w.oldest = te.Pos
 			ev := te.Event
-			if !tf.MatchEvent(roomID, ev.Type(), ev.Sender(), ev.Content()) {
+			if !tf.MatchEvent(roomID, ev.Type(), ev.Sender(), ev.Content()) || (r.ignored[ev.Sender()] && !ev.IsState()) {
 				scanned = append(scanned, te)
 				continue
 			}
