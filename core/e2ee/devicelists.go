@@ -69,8 +69,8 @@ func (c *changeSet) mark(user string) {
 
 // updateLists runs fn in a read-write transaction and records a device
 // list change, at one new position, for every user fn marks. Once the
-// change is durable it wakes those users and everyone sharing a room with
-// them.
+// change is durable and visible it wakes those users and everyone sharing
+// a room with them.
 func (s *Service) updateLists(ctx context.Context, fn func(tx persist.Tx, c *changeSet) error) error {
 	pos := s.lists.Allocate()
 	var c changeSet
@@ -92,13 +92,11 @@ func (s *Service) updateLists(ctx context.Context, fn func(tx persist.Tx, c *cha
 		}
 		return nil
 	})
-	s.lists.Finish(pos)
 	if err != nil {
+		s.lists.finish(pos, nil)
 		return err
 	}
-	if len(c.users) > 0 {
-		s.wakeSharing(ctx, c.users)
-	}
+	s.lists.finish(pos, s.sharing(ctx, c.users))
 	return nil
 }
 
@@ -108,19 +106,17 @@ func (s *Service) updateKeys(ctx context.Context, fn func(tx persist.Tx, c *chan
 	return s.db.Update(ctx, func(tx persist.Tx) error { return fn(tx, &changeSet{}) })
 }
 
-// wakeSharing wakes users and everyone who shares a room with them. A
-// failure to list members only delays those syncs until their next
-// wake-up, so it is not reported.
-func (s *Service) wakeSharing(ctx context.Context, users []string) {
-	wake := slices.Clone(users)
+// sharing returns users and everyone who shares a room with them: whom a
+// change of their device lists concerns. A failure to list members only
+// delays those syncs until their next wake-up, so it is not reported.
+func (s *Service) sharing(ctx context.Context, users []string) []string {
+	out := slices.Clone(users)
 	for _, u := range users {
-		shared, err := s.members.SharedUsers(ctx, u)
-		if err == nil {
-			wake = append(wake, shared...)
+		if shared, err := s.members.SharedUsers(ctx, u); err == nil {
+			out = append(out, shared...)
 		}
 	}
-	slices.Sort(wake)
-	s.notify(slices.Compact(wake)...)
+	return out
 }
 
 // ListChanges implements [DeviceKeys.ListChanges].

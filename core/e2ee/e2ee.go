@@ -26,7 +26,6 @@ import (
 	"errors"
 	"fmt"
 
-	"hearth/core/streampos"
 	"hearth/persist"
 )
 
@@ -106,10 +105,9 @@ type Service struct {
 	devices    Devices
 	members    RoomMembers
 	remote     Remote
-	wake       func(users ...string)
 
-	lists    *streampos.Stream // device list changes
-	toDevice *streampos.Stream // to-device messages
+	lists    *stream // device list changes
+	toDevice *stream // to-device messages
 }
 
 // New opens the service over cfg.Store, reading where its streams stand.
@@ -130,7 +128,6 @@ func New(ctx context.Context, cfg Config) (*Service, error) {
 		devices:    cfg.Devices,
 		members:    cfg.Members,
 		remote:     cfg.Remote,
-		wake:       cfg.Wake,
 	}
 	var lastList, lastToDevice uint64
 	err := s.db.View(ctx, func(tx persist.Tx) error {
@@ -144,8 +141,8 @@ func New(ctx context.Context, cfg Config) (*Service, error) {
 	if err != nil {
 		return nil, fmt.Errorf("e2ee: reading stream positions: %w", err)
 	}
-	s.lists = streampos.New(lastList)
-	s.toDevice = streampos.New(lastToDevice)
+	s.lists = newStream(lastList, cfg.Wake)
+	s.toDevice = newStream(lastToDevice, cfg.Wake)
 	return s, nil
 }
 
@@ -155,10 +152,3 @@ func (s *Service) ToDevice() *ToDevice { return &ToDevice{s: s} }
 // DeviceKeys returns the device list stream with the one-time key counts,
 // the sync engine's DeviceKeys source.
 func (s *Service) DeviceKeys() *DeviceKeys { return &DeviceKeys{s: s} }
-
-// notify calls the Wake function, if any.
-func (s *Service) notify(users ...string) {
-	if s.wake != nil && len(users) > 0 {
-		s.wake(users...)
-	}
-}

@@ -6,7 +6,6 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
-	"slices"
 
 	"hearth/persist"
 )
@@ -158,12 +157,11 @@ func (s *Service) SendToDevice(ctx context.Context, sender, senderDevice, eventT
 		}
 		return tx.Set([]byte(keyToDevicePos), appendUint(nil, pos))
 	})
-	s.toDevice.Finish(pos)
 	if err != nil {
+		s.toDevice.finish(pos, nil)
 		return fmt.Errorf("e2ee: storing to-device messages: %w", err)
 	}
-	slices.Sort(delivered)
-	s.notify(slices.Compact(delivered)...)
+	s.toDevice.finish(pos, delivered)
 	return nil
 }
 
