@@ -65,6 +65,10 @@ func (p *Presence) Position() uint64 {
 	return pos
 }
 
+// Stream returns the position and a channel closed when it next moves,
+// for long-polling readers that wait on the stream itself.
+func (p *Presence) Stream() (uint64, <-chan struct{}) { return p.stream.Position() }
+
 // Status is a user's presence as GET /presence/{userId}/status and the
 // content of m.presence show it.
 type Status struct {

@@ -58,6 +58,10 @@ func (r *Receipts) Position() uint64 {
 	return p
 }
 
+// Stream returns the position and a channel closed when it next moves,
+// for long-polling readers that wait on the stream itself.
+func (r *Receipts) Stream() (uint64, <-chan struct{}) { return r.stream.Position() }
+
 // Marker is one event a user has read up to.
 type Marker struct {
 	// Type is m.read, m.read.private or m.fully_read.

@@ -151,14 +151,21 @@ func (t *Typing) Set(ctx context.Context, userID, roomID string, typing bool, ti
 // Position returns the position of the latest typing change, first
 // retiring typers whose time is up (each retirement is a change).
 func (t *Typing) Position() uint64 {
+	p, _ := t.Stream()
+	return p
+}
+
+// Stream is Position with a channel closed when the position next moves,
+// for long-polling readers that wait on the stream itself.
+func (t *Typing) Stream() (uint64, <-chan struct{}) {
 	t.mu.Lock()
 	changed := t.sweep(t.cfg.Now())
-	p, _ := t.stream.Position()
+	p, moved := t.stream.Position()
 	t.mu.Unlock()
 	if len(changed) > 0 {
 		go t.wakeRooms(context.Background(), changed)
 	}
-	return p
+	return p, moved
 }
 
 // Changes returns the current typers, sorted, of each of roomIDs whose
