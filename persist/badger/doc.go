@@ -14,6 +14,14 @@
 // failing callback is rolled back without affecting the others in its group,
 // and each callback runs exactly once.
 //
+// The writer pipelines: the callbacks of the next group run, reading what
+// the syncing group wrote, while that group's sync is in flight. The next
+// group is written to BadgerDB only after the sync has finished, so that
+// each sync covers a whole group and no write can rotate the memtable while
+// its write-ahead log is being synced. If a sync fails, the transactions
+// that read its group's writes fail too, and the store stops accepting
+// writes, since the state on disk is then unknown.
+//
 // Readers never see data that is not yet durable: the store uses BadgerDB's
 // managed timestamps, and View reads at the timestamp of the last synced
 // group.

@@ -90,37 +90,69 @@ type op struct {
 }
 
 // group is the set of transactions committed together. Their combined
-// writes live in overlay, on top of a snapshot of the database at the last
-// durable timestamp.
+// writes live in overlay, on top of a snapshot of the database after the
+// last committed group.
 type group struct {
 	s       *Store
 	base    *bdb.Txn // read-only snapshot, opened on first read
 	overlay tree.Tree[entry]
 	used    usage
 	members []*request
+
+	// syncing is closed when the sync of the previous group has finished;
+	// nil if there is none in flight.
+	syncing chan struct{}
 }
 
+// writeLoop runs transactions and commits them in groups. It pipelines:
+// while one group is being synced, the next one forms and its callbacks
+// run, reading what the syncing group wrote. The next group is committed
+// to BadgerDB only once the sync has finished, so each sync covers exactly
+// one group and no write can rotate the memtable under it.
 func (s *Store) writeLoop() {
 	defer close(s.done)
 	g := &group{s: s}
+	defer g.waitSync()
 	for {
 		select {
 		case r := <-s.reqs:
 			g.run(r)
-			// Every transaction that is already waiting joins the group.
-		gather:
-			for len(g.members) < maxGroup {
-				select {
-				case r := <-s.reqs:
-					g.run(r)
-				default:
-					break gather
-				}
-			}
-			g.commit()
+			g.gather()
+			_ = g.flush() // the members got the error
+		case <-g.syncing: // nil, and never ready, if no sync is in flight
+			g.syncing = nil
 		case <-s.quit:
 			return
 		}
+	}
+}
+
+// gather adds waiting transactions to the group: those that arrive while
+// the previous group syncs, then those already queued when it is done.
+func (g *group) gather() {
+	for len(g.members) < maxGroup {
+		if g.syncing != nil {
+			select {
+			case r := <-g.s.reqs:
+				g.run(r)
+			case <-g.syncing:
+				g.syncing = nil
+			}
+			continue
+		}
+		select {
+		case r := <-g.s.reqs:
+			g.run(r)
+		default:
+			return
+		}
+	}
+}
+
+func (g *group) waitSync() {
+	if g.syncing != nil {
+		<-g.syncing
+		g.syncing = nil
 	}
 }
 
@@ -157,9 +189,9 @@ func (g *group) run(r *request) {
 		// writes. r read the state the earlier members left, which is
 		// exactly what they commit.
 		g.overlay = saved
-		g.commit()
-		if err := g.s.failure(); err != nil {
-			r.finish(fmt.Errorf("persist/badger: update: %w", err))
+		if err := g.flush(); err != nil {
+			// r read writes that were not committed.
+			r.finish(err)
 			return
 		}
 		for _, o := range tx.log {
@@ -170,27 +202,50 @@ func (g *group) run(r *request) {
 	g.members = append(g.members, r)
 }
 
-// commit writes the group's overlay as one BadgerDB transaction, syncs it,
-// publishes it to readers and reports the outcome to every member. Then it
-// resets the group for the next one.
-func (g *group) commit() {
+// flush waits for the previous group's sync, commits this group to
+// BadgerDB and starts syncing it; the members learn the outcome when the
+// sync is done. Then it resets the group for the next one. It returns the
+// error of the commit, if any.
+func (g *group) flush() error {
+	g.waitSync()
+	members := g.members
 	var err error
-	if len(g.members) > 0 {
-		err = g.s.commit(&g.overlay)
+	if len(members) > 0 {
+		// The members read what the previous group wrote: if its sync
+		// failed, they fail too.
+		if err = g.s.failure(); err == nil {
+			err = g.s.commit(&g.overlay)
+		}
 	}
-	for _, r := range g.members {
-		r.finish(err)
-	}
-	clear(g.members)
-	g.members = g.members[:0]
 	if g.base != nil {
 		g.base.Discard()
 		g.base = nil
 	}
 	g.overlay = tree.Tree[entry]{}
 	g.used = usage{}
+	g.members = nil
+	if len(members) == 0 {
+		return nil
+	}
+	if err != nil {
+		for _, r := range members {
+			r.finish(err)
+		}
+		return err
+	}
+	done := make(chan struct{})
+	g.syncing = done
+	go func(ts uint64) {
+		defer close(done)
+		err := g.s.syncAndPublish(ts)
+		for _, r := range members {
+			r.finish(err)
+		}
+	}(g.s.writeTs)
+	return nil
 }
 
+// commit writes overlay as one BadgerDB transaction, without syncing it.
 func (s *Store) commit(overlay *tree.Tree[entry]) error {
 	ts := s.writeTs + 1
 	txn := s.db.NewTransactionAt(s.writeTs, true)
@@ -209,15 +264,19 @@ func (s *Store) commit(overlay *tree.Tree[entry]) error {
 	if err := txn.CommitAt(ts, nil); err != nil {
 		return s.writeError("commit", err)
 	}
-	// Nothing is acknowledged or visible before this sync. It covers the
-	// memtable's write-ahead log and the value log, the same files
-	// SyncWrites syncs after every transaction. No other write can
-	// rotate the memtable in between, as all writes go through this
-	// goroutine.
+	s.writeTs = ts
+	return nil
+}
+
+// syncAndPublish makes the group committed at ts durable, then visible.
+// Nothing is acknowledged or visible before this sync. It covers the
+// memtable's write-ahead log and the value log, the same files SyncWrites
+// syncs after every transaction. No other write can rotate the memtable
+// while it runs, as the writer commits the next group only afterwards.
+func (s *Store) syncAndPublish(ts uint64) error {
 	if err := s.sync(); err != nil {
 		return s.writeError("sync", err)
 	}
-	s.writeTs = ts
 	s.publish(ts)
 	return nil
 }
