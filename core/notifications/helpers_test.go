@@ -31,7 +31,7 @@ func (s seeded) Read(p []byte) (int, error) { return s.r.Read(p) }
 
 // env is a server with a room DAG whose accepted events feed a Service.
 type env struct {
-	t     *testing.T
+	t     testing.TB
 	store persist.Store
 	dag   *room.DAG
 	ad    *accountdata.Store
@@ -42,7 +42,7 @@ type env struct {
 	manual bool
 }
 
-func newEnv(t *testing.T) *env {
+func newEnv(t testing.TB) *env {
 	t.Helper()
 	ctx := context.Background()
 	e := &env{t: t, store: memory.New(), now: time.UnixMilli(1_700_000_000_000)}
@@ -76,7 +76,7 @@ func newEnv(t *testing.T) *env {
 	return e
 }
 
-func raw(t *testing.T, v any) json.RawMessage {
+func raw(t testing.TB, v any) json.RawMessage {
 	t.Helper()
 	b, err := json.Marshal(v)
 	if err != nil {

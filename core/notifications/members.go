@@ -117,12 +117,11 @@ func (c *memberCache) at(ctx context.Context, rooms Rooms, roomID string, state 
 		}
 	}
 	if levelsChanged && (rm.create != nil || rm.pl != nil) {
-		levels, err := auth.ParsePowerLevels(rm.pl, rm.create)
-		if err != nil {
-			delete(c.rooms, roomID)
-			return nil, err
-		}
-		rm.levels = levels
+		// Power levels that do not parse (content an old room version
+		// let through) leave levels nil: everyone then has level 0 and
+		// sender_notification_permission never matches, rather than
+		// the event notifying nobody.
+		rm.levels, _ = auth.ParsePowerLevels(rm.pl, rm.create)
 	}
 	return rm, nil
 }
