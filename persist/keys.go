@@ -49,13 +49,6 @@ func Empty(lower, upper []byte) bool {
 	return lower != nil && upper != nil && bytes.Compare(lower, upper) >= 0
 }
 
-// InRange reports whether key lies in the range [lower, upper) returned by
-// Bounds.
-func InRange(key, lower, upper []byte) bool {
-	return (lower == nil || bytes.Compare(key, lower) >= 0) &&
-		(upper == nil || bytes.Compare(key, upper) < 0)
-}
-
 // PrefixEnd returns the smallest key greater than every key that begins with
 // prefix, or nil if there is none (prefix is empty or all 0xff bytes). Keys
 // with the prefix are exactly those in [prefix, PrefixEnd(prefix)).

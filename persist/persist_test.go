@@ -63,10 +63,6 @@ func TestBounds(t *testing.T) {
 			t.Errorf("Empty(%q, %q) = %v, want %v", lower, upper, got, tt.empty)
 		}
 	}
-	if !persist.InRange([]byte("a1"), []byte("a"), []byte("b")) || persist.InRange([]byte("b"), []byte("a"), []byte("b")) ||
-		!persist.InRange([]byte("z"), nil, nil) || persist.InRange([]byte("0"), []byte("a"), nil) {
-		t.Error("InRange disagrees with [lower, upper)")
-	}
 }
 
 func TestCheckKey(t *testing.T) {

@@ -34,7 +34,7 @@ func WithLogger(l *slog.Logger) Option {
 }
 
 // WithMemTableSize sets the size of BadgerDB's memtables, 64 MiB by
-// default. A transaction may write about 13% of it (see Update); smaller
+// default. A transaction may write about 13.5% of it (see Update); smaller
 // sizes save memory in tests. Below about 7 MiB, values larger than about
 // 4% of n are kept in BadgerDB's value log instead of its LSM tree.
 func WithMemTableSize(n int64) Option {
