@@ -5,7 +5,6 @@ go 1.26.0
 require (
 	github.com/dgraph-io/badger/v4 v4.9.6
 	golang.org/x/crypto v0.59.0
-	golang.org/x/image v0.48.0
 	gopkg.in/yaml.v3 v3.0.1
 )
 

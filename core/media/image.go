@@ -12,8 +12,6 @@ import (
 	"image/jpeg"
 	"image/png"
 	"io"
-
-	"golang.org/x/image/draw"
 )
 
 // JPEGQuality is the quality of JPEG thumbnails.
@@ -136,7 +134,6 @@ func render(rs io.ReadSeeker, info imageInfo, method Method, width, height int) 
 		return nil, "", fmt.Errorf("%w: decoded %s image is %dx%d, its header said %dx%d",
 			ErrCannotThumbnail, info.Format, b.Dx(), b.Dy(), info.Width, info.Height)
 	}
-	src = fast(src)
 
 	// Plan in the displayed image, draw in the stored one.
 	ow, oh := info.oriented()
@@ -150,9 +147,7 @@ func render(rs io.ReadSeeker, info imageInfo, method Method, width, height int) 
 	if o >= 5 {
 		dw, dh = height, width
 	}
-	dst := image.NewRGBA(image.Rect(0, 0, dw, dh))
-	draw.BiLinear.Scale(dst, dst.Bounds(), src, sr, draw.Src, nil)
-	out := orient(dst, o)
+	out := orient(resample(src, sr, dw, dh), o)
 
 	var buf bytes.Buffer
 	if info.Format == "jpeg" {
@@ -206,18 +201,6 @@ func drawPaletted(dst *image.RGBA, src *image.Paletted) {
 			di += 4
 		}
 	}
-}
-
-// fast converts images that the scaler would read pixel by pixel through
-// the image.Image interface (paletted PNGs) into RGBA, which it reads
-// directly.
-func fast(img image.Image) image.Image {
-	if p, ok := img.(*image.Paletted); ok {
-		dst := image.NewRGBA(p.Bounds())
-		drawPaletted(dst, p)
-		return dst
-	}
-	return img
 }
 
 // unorientRect maps a rectangle of the displayed image to the stored one,

@@ -500,3 +500,41 @@ func TestThumbnailStoreFailureIsNotRemembered(t *testing.T) {
 		t.Errorf("thumbnail %v", img.Bounds())
 	}
 }
+
+func TestResampleAveragesAreas(t *testing.T) {
+	// 3 → 2 pixels: the first output covers source [0, 1.5), the second
+	// [1.5, 3).
+	g := image.NewGray(image.Rect(10, 20, 13, 21))
+	copy(g.Pix, []uint8{0, 90, 180})
+	out := resample(g, g.Bounds(), 2, 1)
+	if got := []uint8{out.Pix[0], out.Pix[4]}; got[0] != 30 || got[1] != 150 {
+		t.Errorf("3→2 gray = %v, want [30 150]", got)
+	}
+
+	// 2×2 blocks of one colour each reduce to exactly that colour.
+	q := quadrants(8, 8)
+	out = resample(q, q.Bounds(), 2, 2)
+	for i, want := range []color.RGBA{red, green, blue, yellow} {
+		if got := out.RGBAAt(i%2, i/2); got != want {
+			t.Errorf("quadrant %d = %v, want %v", i, got, want)
+		}
+	}
+	// Same size: unchanged.
+	if out := resample(q, q.Bounds(), 8, 8); !bytes.Equal(out.Pix, q.Pix) {
+		t.Error("resampling to the same size changed pixels")
+	}
+	// A sub-rectangle: the green quarter alone.
+	out = resample(q, image.Rect(4, 0, 8, 4), 1, 1)
+	if got := out.RGBAAt(0, 0); got != green {
+		t.Errorf("sub-rectangle = %v, want green", got)
+	}
+
+	// Alpha: half-transparent red stays red, half transparent, and mixing
+	// it with a transparent pixel does not darken it.
+	n := image.NewNRGBA(image.Rect(0, 0, 2, 1))
+	copy(n.Pix, []uint8{255, 0, 0, 128, 0, 0, 0, 0})
+	out = resample(n, n.Bounds(), 1, 1)
+	if got := color.NRGBAModel.Convert(out.RGBAAt(0, 0)).(color.NRGBA); got.R < 250 || got.G != 0 || got.A != 64 {
+		t.Errorf("alpha average = %v, want red at alpha 64", got)
+	}
+}
