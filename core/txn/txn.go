@@ -83,9 +83,11 @@ func storeKey(k Key) []byte {
 
 // Do returns the event ID of the transaction k: the one recorded by an
 // earlier call, or else the one send returns, which it records durably
-// together with the reverse mapping before returning. Calls with the same k
-// run one at a time. When send fails nothing is recorded and its error is
-// returned unchanged, so that the client may retry.
+// together with the reverse mapping before returning (unless send recorded
+// it already with Put, as the room endpoints do before the event becomes
+// visible to sync). Calls with the same k run one at a time. When send
+// fails nothing is recorded and its error is returned unchanged, so that
+// the client may retry.
 func (s *Store) Do(ctx context.Context, k Key, send func() (eventID string, err error)) (string, error) {
 	sk := storeKey(k)
 	unlock := s.lock(string(sk))
@@ -97,6 +99,9 @@ func (s *Store) Do(ctx context.Context, k Key, send func() (eventID string, err 
 	id, err = send()
 	if err != nil {
 		return "", err
+	}
+	if cur, ok, err := s.get(ctx, sk); err == nil && ok && cur == id {
+		return id, nil
 	}
 	if err := s.put(ctx, sk, k, id); err != nil {
 		return "", err

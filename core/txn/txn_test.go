@@ -122,3 +122,18 @@ func TestSenderAndTransactionID(t *testing.T) {
 		}
 	}
 }
+
+func TestDoKeepsARecordMadeBySend(t *testing.T) {
+	ctx := context.Background()
+	s := New(memory.New())
+	k := Key{UserID: "@a:x", DeviceID: "D", Scope: "s", TxnID: "t"}
+	got, err := s.Do(ctx, k, func() (string, error) {
+		return "$early", s.Put(ctx, k, "$early")
+	})
+	if err != nil || got != "$early" {
+		t.Fatalf("Do = %q, %v", got, err)
+	}
+	if rec, ok, err := s.Sender(ctx, "$early"); err != nil || !ok || rec.TxnID != "t" {
+		t.Fatalf("Sender = %+v, %v, %v", rec, ok, err)
+	}
+}

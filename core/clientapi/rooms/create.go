@@ -54,10 +54,18 @@ type presetRules struct {
 	invitesAreOps bool
 }
 
-var presets = map[string]presetRules{
-	presetPrivate:        {joinRule: "invite", guestAccess: "can_join", inviteLevel: 0},
-	presetTrustedPrivate: {joinRule: "invite", guestAccess: "can_join", inviteLevel: 0, invitesAreOps: true},
-	presetPublic:         {joinRule: "public", guestAccess: "forbidden", inviteLevel: 50},
+// presetFor returns the rules of a preset of the spec's table, and Synapse's
+// invite levels (0 in private chats, where every member may invite).
+func presetFor(name string) (presetRules, bool) {
+	switch name {
+	case presetPrivate:
+		return presetRules{joinRule: "invite", guestAccess: "can_join", inviteLevel: 0}, true
+	case presetTrustedPrivate:
+		return presetRules{joinRule: "invite", guestAccess: "can_join", inviteLevel: 0, invitesAreOps: true}, true
+	case presetPublic:
+		return presetRules{joinRule: "public", guestAccess: "forbidden", inviteLevel: 50}, true
+	}
+	return presetRules{}, false
 }
 
 // newRoom is a room about to be created: its create event's content and
@@ -97,7 +105,7 @@ func (h *Handlers) create(ctx context.Context, c clientapi.Caller, req createReq
 			preset = presetPublic
 		}
 	}
-	rules, ok := presets[preset]
+	rules, ok := presetFor(preset)
 	if !ok {
 		return "", invalidParam("unknown preset %q", req.Preset)
 	}

@@ -12,14 +12,17 @@ import (
 
 // Error codes this package answers with that matrixerr does not name.
 const (
-	codeRoomInUse                 = "M_ROOM_IN_USE"
-	codeUnsupportedRoomVersion    = "M_UNSUPPORTED_ROOM_VERSION"
-	codeInvalidRoomState          = "M_INVALID_ROOM_STATE"
-	codeGuestAccessForbidden      = "M_GUEST_ACCESS_FORBIDDEN"
-	codeBadAlias                  = "M_BAD_ALIAS"
-	codeIncompatibleRoomVersion   = "M_INCOMPATIBLE_ROOM_VERSION"
-	maxContentForBadJSONNotLarger = event.MaxPDUSize - 2048
+	codeRoomInUse              = "M_ROOM_IN_USE"
+	codeUnsupportedRoomVersion = "M_UNSUPPORTED_ROOM_VERSION"
+	codeInvalidRoomState       = "M_INVALID_ROOM_STATE"
+	codeGuestAccessForbidden   = "M_GUEST_ACCESS_FORBIDDEN"
+	codeBadAlias               = "M_BAD_ALIAS"
 )
+
+// nearMaxContent is the content size from which an event the room version
+// refuses is taken to be too large rather than malformed: the rest of an
+// event takes well under 2 KiB.
+const nearMaxContent = event.MaxPDUSize - 2048
 
 func forbidden(format string, args ...any) error {
 	return matrixerr.New(http.StatusForbidden, matrixerr.CodeForbidden, format, args...)
@@ -64,7 +67,7 @@ func sendError(err error, contentLen int) error {
 		return forbidden("%s", trimPrefix(err))
 	case errors.Is(err, room.ErrUnknownRoom):
 		return notFound("unknown room")
-	case errors.Is(err, event.ErrInvalid) && contentLen > maxContentForBadJSONNotLarger:
+	case errors.Is(err, event.ErrInvalid) && contentLen > nearMaxContent:
 		return matrixerr.New(http.StatusRequestEntityTooLarge, matrixerr.CodeTooLarge, "event is too large")
 	case errors.Is(err, event.ErrInvalid):
 		return badJSON("%s", trimPrefix(err))

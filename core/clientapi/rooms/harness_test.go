@@ -71,6 +71,9 @@ type harness struct {
 	txn   int
 	// remoteKey signs the events of remoteServer's users.
 	remoteKey signing.Key
+	// txnAtAccept maps events to the transaction ID that was recorded for
+	// them by the time the DAG's OnAccepted hook returned.
+	txnAtAccept map[string]string
 }
 
 // remoteServer is another server whose users' events the tests inject.
@@ -149,7 +152,7 @@ func newHarnessWith(t *testing.T, configure func(*Config)) *harness {
 	if err != nil {
 		t.Fatal(err)
 	}
-	hs := &harness{t: t, now: time.UnixMilli(1_700_000_000_000)}
+	hs := &harness{t: t, now: time.UnixMilli(1_700_000_000_000), txnAtAccept: map[string]string{}}
 	now := func() time.Time {
 		hs.now = hs.now.Add(time.Millisecond)
 		return hs.now
@@ -167,6 +170,9 @@ func newHarnessWith(t *testing.T, configure func(*Config)) *harness {
 			hs.added = append(hs.added, a)
 			if hs.h != nil {
 				hs.h.Observe(a)
+				if rec, ok, err := hs.h.txns.Sender(ctx, a.Event.ID()); err == nil && ok {
+					hs.txnAtAccept[a.Event.ID()] = rec.TxnID
+				}
 			}
 		},
 	})

@@ -95,3 +95,40 @@ func TestHierarchy(t *testing.T) {
 	hs.do("bob", "GET", base+"?suggested_only=yes", nil).want(http.StatusBadRequest, "M_INVALID_PARAM")
 	hs.do("bob", "GET", base+"?from=zzz", nil).want(http.StatusBadRequest, "M_INVALID_PARAM")
 }
+
+func TestHierarchyPreviewRules(t *testing.T) {
+	hs := newHarness(t)
+	space := hs.createRoom("alice", map[string]any{"preset": "public_chat", "creation_content": map[string]any{"type": "m.space"}})
+	club := hs.createRoom("alice", map[string]any{"preset": "public_chat"})
+	restricted := hs.createRoom("alice", map[string]any{"preset": "private_chat", "initial_state": []map[string]any{
+		{"type": "m.room.join_rules", "content": map[string]any{"join_rule": "restricted", "allow": []map[string]any{{"type": "m.room_membership", "room_id": club}}}},
+	}})
+	knock := hs.createRoom("alice", map[string]any{"preset": "private_chat", "initial_state": []map[string]any{
+		{"type": "m.room.join_rules", "content": map[string]any{"join_rule": "knock"}},
+	}})
+	readable := hs.createRoom("alice", map[string]any{"preset": "private_chat", "initial_state": []map[string]any{
+		{"type": "m.room.history_visibility", "content": map[string]any{"history_visibility": "world_readable"}},
+	}})
+	invited := hs.createRoom("alice", map[string]any{"preset": "private_chat", "invite": []string{bob}})
+	hidden := hs.createRoom("alice", map[string]any{"preset": "private_chat"})
+	for _, id := range []string{restricted, knock, readable, invited, hidden} {
+		hs.setState("alice", space, "m.space.child", id, map[string]any{"via": []string{server}, "order": "x\u0000invalid"})
+	}
+	base := "/_matrix/client/v1/rooms/" + esc(space) + "/hierarchy"
+	count := func(token string) int {
+		return len(hs.do(token, "GET", base, nil).ok().obj()["rooms"].([]any))
+	}
+	// bob may preview the knockable, world-readable and invited rooms, and
+	// not the restricted one until he is in the allowed room.
+	if n := count("bob"); n != 4 {
+		t.Errorf("bob sees %d rooms, want 4", n)
+	}
+	hs.join("bob", club)
+	if n := count("bob"); n != 5 {
+		t.Errorf("bob in the club sees %d rooms, want 5", n)
+	}
+	entry := hs.do("bob", "GET", "/_matrix/client/v1/rooms/"+esc(restricted)+"/hierarchy", nil).ok().obj()["rooms"].([]any)[0].(map[string]any)
+	if ids, _ := entry["allowed_room_ids"].([]any); len(ids) != 1 || ids[0] != club {
+		t.Errorf("allowed_room_ids = %v", entry["allowed_room_ids"])
+	}
+}

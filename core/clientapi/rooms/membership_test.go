@@ -63,10 +63,12 @@ func TestMembershipFlow(t *testing.T) {
 		{"leave a room never joined", "bob", "POST", r(knockable) + "/leave", nil, 403, "M_FORBIDDEN", bob, knockable, ""},
 		{"leave an unknown room", "bob", "POST", r("!nope:"+server) + "/leave", nil, 404, "M_NOT_FOUND", "", "", ""},
 		{"forget after leaving", "bob", "POST", r(public) + "/forget", nil, 200, "", bob, public, "leave"},
+		{"forget a room never joined", "carol", "POST", r(private) + "/forget", nil, 200, "", carol, private, ""},
 		{"knock on an invite-only room", "dave", "POST", "/knock/" + esc(private), nil, 403, "M_FORBIDDEN", dave, private, ""},
 		{"knock", "dave", "POST", "/knock/" + esc(knockable), map[string]any{"reason": "let me in"}, 200, "", dave, knockable, "knock"},
 		{"knock on an unknown room", "dave", "POST", "/knock/" + esc("!nope:elsewhere"), nil, 404, "M_NOT_FOUND", "", "", ""},
 		{"invite a knocker", "alice", "POST", r(knockable) + "/invite", map[string]any{"user_id": dave}, 200, "", dave, knockable, "invite"},
+		{"forget while invited", "dave", "POST", r(knockable) + "/forget", nil, 400, "M_UNKNOWN", dave, knockable, "invite"},
 		{"guest cannot invite", "guest", "POST", r(public) + "/invite", map[string]any{"user_id": dave}, 403, "M_GUEST_ACCESS_FORBIDDEN", "", "", ""},
 		{"guest cannot join without guest access", "guest", "POST", r(public) + "/join", nil, 403, "M_GUEST_ACCESS_FORBIDDEN", guest, public, ""},
 	}

@@ -97,12 +97,18 @@ func relatesTo(ev *event.PDU) (relType, parent string) {
 	return relType, parent
 }
 
-// Observe indexes the relations of an event just added to a room's
-// timeline; wire it to the DAG's OnAccepted hook. It writes only for
-// events with an m.relates_to, and logs failures, which leave the event
-// out of /relations and /threads.
+// Observe takes note of an event just added to a room's timeline; wire it
+// to the DAG's OnAccepted hook, ahead of anything that wakes /sync. It
+// records the transaction ID of an event a client is sending through
+// /send or /redact (so that the event never reaches the sender's /sync
+// without it), and indexes relations for /relations, /threads and thread
+// summaries. It writes only for such events, and logs failures.
 func (h *Handlers) Observe(a room.Added) {
-	if err := h.indexRelation(context.Background(), a.Event, a.Pos); err != nil {
+	ctx := context.Background()
+	if err := h.recordPending(ctx, a.Event); err != nil {
+		h.log.Error("rooms: recording a transaction failed", "event", a.Event.ID(), "err", err)
+	}
+	if err := h.indexRelation(ctx, a.Event, a.Pos); err != nil {
 		h.log.Error("rooms: indexing a relation failed", "event", a.Event.ID(), "err", err)
 	}
 }

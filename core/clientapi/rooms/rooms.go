@@ -113,6 +113,9 @@ type Handlers struct {
 	// aliasMu serialises alias creation, so that two requests cannot both
 	// find an alias free and take it.
 	aliasMu sync.Mutex
+	// pending are the transactional sends in progress (see pendingSend).
+	pendingMu sync.Mutex
+	pending   map[*pendingSend]struct{}
 }
 
 // New checks cfg and returns Handlers.
@@ -124,7 +127,7 @@ func New(cfg Config) (*Handlers, error) {
 	if err != nil {
 		return nil, err
 	}
-	h := &Handlers{cfg: cfg, dag: cfg.DAG, txns: cfg.Txns, log: cfg.Logger, scratch: scratch}
+	h := &Handlers{cfg: cfg, dag: cfg.DAG, txns: cfg.Txns, log: cfg.Logger, scratch: scratch, pending: make(map[*pendingSend]struct{})}
 	if h.txns == nil {
 		h.txns = txn.New(cfg.Store)
 	}

@@ -15,14 +15,14 @@ import (
 	"hearth/core/txn"
 )
 
-// guestEventTypes are the message types guests may send (the spec's guest
-// access module lists only /send/m.room.message).
-var guestEventTypes = map[string]bool{"m.room.message": true}
+// guestMaySend reports whether guests may send events of eventType: the
+// spec's guest access module lists only /send/m.room.message.
+func guestMaySend(eventType string) bool { return eventType == "m.room.message" }
 
 func (h *Handlers) send(w http.ResponseWriter, r *http.Request, c clientapi.Caller) {
 	ctx := r.Context()
 	roomID, eventType, txnID := r.PathValue("roomId"), r.PathValue("eventType"), r.PathValue("txnId")
-	if c.IsGuest && !guestEventTypes[eventType] {
+	if c.IsGuest && !guestMaySend(eventType) {
 		clientapi.WriteError(w, errGuest())
 		return
 	}
@@ -51,13 +51,7 @@ func (h *Handlers) send(w http.ResponseWriter, r *http.Request, c clientapi.Call
 		}
 	}
 	k := txn.Key{UserID: c.UserID, DeviceID: c.DeviceID, Scope: "send\x00" + roomID + "\x00" + eventType, TxnID: txnID}
-	id, err := h.txns.Do(ctx, k, func() (string, error) {
-		ev, err := h.dag.Send(ctx, roomID, p)
-		if err != nil {
-			return "", sendError(err, len(content))
-		}
-		return ev.ID(), nil
-	})
+	id, err := h.sendTransaction(ctx, k, roomID, p)
 	if err != nil {
 		clientapi.WriteError(w, err)
 		return
@@ -178,13 +172,7 @@ func (h *Handlers) redact(w http.ResponseWriter, r *http.Request, c clientapi.Ca
 		return
 	}
 	k := txn.Key{UserID: c.UserID, DeviceID: c.DeviceID, Scope: "redact\x00" + roomID + "\x00" + eventID, TxnID: txnID}
-	id, err := h.txns.Do(ctx, k, func() (string, error) {
-		ev, err := h.dag.Send(ctx, roomID, room.Proto{Sender: c.UserID, Type: typeRedaction, Content: raw, Redacts: eventID})
-		if err != nil {
-			return "", sendError(err, len(raw))
-		}
-		return ev.ID(), nil
-	})
+	id, err := h.sendTransaction(ctx, k, roomID, room.Proto{Sender: c.UserID, Type: typeRedaction, Content: raw, Redacts: eventID})
 	if err != nil {
 		clientapi.WriteError(w, err)
 		return
@@ -221,4 +209,72 @@ func (h *Handlers) checkRedaction(ctx context.Context, roomID, sender, eventID s
 		return forbidden("you may only redact your own events")
 	}
 	return nil
+}
+
+// pendingSend is a transactional send in progress: Observe records its
+// transaction as soon as the DAG accepts the event, before the event
+// becomes visible to /sync, so that the sending device's /sync always
+// carries transaction_id and clients match it with their local echo.
+type pendingSend struct {
+	key     txn.Key
+	roomID  string
+	evType  string
+	content []byte // canonical content (not used for redactions)
+	redacts string
+}
+
+// matches reports whether ev is the event p is sending.
+func (p *pendingSend) matches(ev *event.PDU) bool {
+	if ev.RoomID() != p.roomID || ev.Sender() != p.key.UserID || ev.Type() != p.evType {
+		return false
+	}
+	if p.evType == typeRedaction {
+		return ev.Redacts() == p.redacts
+	}
+	return bytes.Equal(ev.Content(), p.content)
+}
+
+// sendTransaction sends p as transaction k, idempotently.
+func (h *Handlers) sendTransaction(ctx context.Context, k txn.Key, roomID string, p room.Proto) (string, error) {
+	return h.txns.Do(ctx, k, func() (string, error) {
+		pend := &pendingSend{key: k, roomID: roomID, evType: p.Type, redacts: p.Redacts}
+		if canon, err := canonicaljson.Canonicalize(p.Content); err == nil {
+			pend.content = canon
+		}
+		h.pendingMu.Lock()
+		h.pending[pend] = struct{}{}
+		h.pendingMu.Unlock()
+		defer func() {
+			h.pendingMu.Lock()
+			delete(h.pending, pend)
+			h.pendingMu.Unlock()
+		}()
+		ev, err := h.dag.Send(ctx, roomID, p)
+		if err != nil {
+			return "", sendError(err, len(p.Content))
+		}
+		return ev.ID(), nil
+	})
+}
+
+// recordPending records the transaction of a pending send that created
+// ev, if one did.
+func (h *Handlers) recordPending(ctx context.Context, ev *event.PDU) error {
+	if !h.isLocal(ev.Sender()) {
+		return nil
+	}
+	h.pendingMu.Lock()
+	var found *pendingSend
+	for p := range h.pending {
+		if p.matches(ev) {
+			found = p
+			delete(h.pending, p)
+			break
+		}
+	}
+	h.pendingMu.Unlock()
+	if found == nil {
+		return nil
+	}
+	return h.txns.Put(ctx, found.key, ev.ID())
 }

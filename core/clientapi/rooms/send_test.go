@@ -16,6 +16,9 @@ func TestSendIsIdempotentPerDevice(t *testing.T) {
 	path := "/rooms/" + esc(roomID) + "/send/m.room.message/"
 	msg := map[string]any{"msgtype": "m.text", "body": "once"}
 	first := hs.do("alice", "PUT", path+"txn1", msg).ok().obj()["event_id"].(string)
+	if hs.txnAtAccept[first] != "txn1" {
+		t.Errorf("the transaction was not recorded before the event became visible: %q", hs.txnAtAccept[first])
+	}
 	count := len(hs.added)
 	for _, tc := range []struct {
 		name, token, txn string
@@ -153,6 +156,9 @@ func TestRedaction(t *testing.T) {
 		t.Errorf("retried redaction gave %v (first %v), %d new events", again, own, len(hs.added)-n)
 	}
 	byAdmin := redact("alice", carolsMsg, "r2", nil).ok().obj()["event_id"]
+	if hs.txnAtAccept[own.(string)] != "r1" || hs.txnAtAccept[byAdmin.(string)] != "r2" {
+		t.Errorf("redaction transactions not recorded on acceptance: %v", hs.txnAtAccept)
+	}
 
 	for _, tc := range []struct {
 		id, redaction any

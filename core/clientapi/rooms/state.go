@@ -91,8 +91,15 @@ func (h *Handlers) getState(w http.ResponseWriter, r *http.Request, c clientapi.
 	clientapi.WriteJSON(w, http.StatusOK, formatted.Content)
 }
 
-// memberships are the values of the membership filters of /members.
-var memberships = map[string]bool{"join": true, "invite": true, "knock": true, "leave": true, "ban": true}
+// validMembership reports whether m is a membership the filters of
+// /members may name.
+func validMembership(m string) bool {
+	switch m {
+	case "join", "invite", "knock", "leave", "ban":
+		return true
+	}
+	return false
+}
 
 func (h *Handlers) members(w http.ResponseWriter, r *http.Request, c clientapi.Caller) {
 	ctx := r.Context()
@@ -100,7 +107,7 @@ func (h *Handlers) members(w http.ResponseWriter, r *http.Request, c clientapi.C
 	q := r.URL.Query()
 	membership, notMembership := q.Get("membership"), q.Get("not_membership")
 	for _, m := range []string{membership, notMembership} {
-		if m != "" && !memberships[m] {
+		if m != "" && !validMembership(m) {
 			clientapi.WriteError(w, invalidParam("unknown membership %q", m))
 			return
 		}

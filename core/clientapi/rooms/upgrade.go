@@ -16,11 +16,13 @@ import (
 	"hearth/persist"
 )
 
-// transferredState is the state an upgrade copies to the new room, after
-// its power levels, as the spec recommends.
-var transferredState = []string{
-	typeJoinRules, typeHistoryVisibility, typeGuestAccess, typeName, typeTopic,
-	typeAvatar, typeEncryption, typeServerACL,
+// transferredState returns the state an upgrade copies to the new room,
+// after its power levels, as the spec recommends.
+func transferredState() []string {
+	return []string{
+		typeJoinRules, typeHistoryVisibility, typeGuestAccess, typeName, typeTopic,
+		typeAvatar, typeEncryption, typeServerACL,
+	}
 }
 
 func (h *Handlers) upgrade(w http.ResponseWriter, r *http.Request, c clientapi.Caller) {
@@ -72,7 +74,7 @@ func (h *Handlers) upgradeRoom(ctx context.Context, userID, oldID string, v *roo
 		return "", forbidden("you may not upgrade this room")
 	}
 	keys := []event.StateKey{key(typeCreate, ""), key(typePowerLevels, ""), key(typeCanonicalAlias, "")}
-	for _, t := range transferredState {
+	for _, t := range transferredState() {
 		keys = append(keys, key(t, ""))
 	}
 	old, err := h.stateEvents(ctx, s, keys...)
@@ -131,7 +133,8 @@ func (h *Handlers) upgradeRoom(ctx context.Context, userID, oldID string, v *roo
 		return "", err
 	}
 	if final == nil {
-		final = defaultPowerLevels(v, userID, presets[presetPrivate], nil)
+		rules, _ := presetFor(presetPrivate)
+		final = defaultPowerLevels(v, userID, rules, nil)
 	}
 	users, err := usersMap(final)
 	if err != nil {
@@ -153,7 +156,7 @@ func (h *Handlers) upgradeRoom(ctx context.Context, userID, oldID string, v *roo
 	initial := final
 	if !v.PrivilegedCreators {
 		needed := max(pl.EventLevel(typePowerLevels, true), pl.EventLevel(typeCanonicalAlias, true))
-		for _, t := range transferredState {
+		for _, t := range transferredState() {
 			needed = max(needed, pl.EventLevel(t, true))
 		}
 		level := pl.UserLevel(userID)
@@ -185,7 +188,7 @@ func (h *Handlers) upgradeRoom(ctx context.Context, userID, oldID string, v *roo
 	if err := add(typePowerLevels, initial); err != nil {
 		return "", err
 	}
-	for _, t := range transferredState {
+	for _, t := range transferredState() {
 		if ev := old[key(t, "")]; ev != nil {
 			nr.events = append(nr.events, room.Proto{Sender: userID, Type: t, StateKey: emptyKey(), Content: ev.Content()})
 		}
