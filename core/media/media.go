@@ -11,15 +11,23 @@
 //
 // Keys, under the prefix "media/" of the persist store:
 //
-//	media/m/<server name>/<media ID>                  -> Metadata (JSON)
-//	media/b/<blob ID>/<chunk index, 4 bytes BE>         -> chunk bytes
-//	media/i/<server name>/<media ID>                  -> image facts (JSON), once thumbnailed
-//	media/t/<server name>/<media ID>/<method>/<w>x<h>  -> thumbnail Metadata (JSON)
-//	media/p/<media ID>                                -> pending upload (JSON), from Create
-//	media/u/<user ID>\x00<media ID>                   -> "" : the user's pending uploads
+//	media/m/<server name>/<media ID>                   -> file metadata (JSON)
+//	media/b/<blob ID>/<chunk index, 4 bytes BE>        -> chunk bytes
+//	media/w/<blob ID>                                  -> when its writing began (ms, 8 bytes BE), until named
+//	media/i/<server name>/<media ID>                   -> image facts (JSON), once thumbnailed
+//	media/t/<server name>/<media ID>/<method>/<w>x<h>  -> thumbnail metadata (JSON)
+//	media/p/<media ID>                                 -> reservation from Create (JSON)
+//	media/u/<user ID>\x00<media ID>                    -> "": the user's reservations
 //
 // Server names never contain '/' and media IDs contain only [A-Za-z0-9_-],
 // so the keys cannot run together.
+//
+// Thumbnails are made from JPEG, PNG and GIF (first frame) images, upright
+// by the JPEG's EXIF orientation, scaled by area averaging, and kept by
+// output size. The pixel count of an image is checked from its header
+// before its pixels are decoded, so a small file declaring a huge image is
+// refused rather than decoded, and decoding runs ThumbnailWorkers at a
+// time.
 //
 // The package reads no clock and no random source of its own and works
 // under GOOS=js.
