@@ -60,7 +60,7 @@ func (s seeded) Read(p []byte) (int, error) { return s.r.Read(p) }
 // harness is a server with the room endpoints over a real DAG on a memory
 // store.
 type harness struct {
-	t     *testing.T
+	t     testing.TB
 	h     *Handlers
 	dag   *room.DAG
 	mux   *http.ServeMux
@@ -140,12 +140,12 @@ func (hs *harness) remoteEvent(roomID string, p room.Proto) *event.PDU {
 	return pdu
 }
 
-func newHarness(t *testing.T) *harness {
+func newHarness(t testing.TB) *harness {
 	t.Helper()
 	return newHarnessWith(t, func(*Config) {})
 }
 
-func newHarnessWith(t *testing.T, configure func(*Config)) *harness {
+func newHarnessWith(t testing.TB, configure func(*Config)) *harness {
 	t.Helper()
 	ctx := context.Background()
 	key, err := signing.KeyFromSeed("ed25519:test", bytes.Repeat([]byte{3}, ed25519.SeedSize))
@@ -202,7 +202,7 @@ func newHarnessWith(t *testing.T, configure func(*Config)) *harness {
 
 // response is a recorded HTTP response.
 type response struct {
-	t      *testing.T
+	t      testing.TB
 	status int
 	body   []byte
 }

@@ -40,6 +40,12 @@ func (h *Handlers) knock(w http.ResponseWriter, r *http.Request, c clientapi.Cal
 	h.joinOrKnock(w, r, c, "knock", r.PathValue("roomIdOrAlias"))
 }
 
+// knockByID serves POST /rooms/{roomId}/knock, which the spec does not
+// define but some clients call by analogy with /rooms/{roomId}/join.
+func (h *Handlers) knockByID(w http.ResponseWriter, r *http.Request, c clientapi.Caller) {
+	h.joinOrKnock(w, r, c, "knock", r.PathValue("roomId"))
+}
+
 // joinOrKnock serves the join and knock endpoints: it resolves an alias,
 // hands rooms this server does not have to the RemoteJoiner (joins only),
 // and sends the membership event.
@@ -56,7 +62,7 @@ func (h *Handlers) joinOrKnock(w http.ResponseWriter, r *http.Request, c clienta
 		return
 	}
 	q := r.URL.Query()
-	via := append(q["via"], q["server_name"]...)
+	via := slices.Concat(q["via"], q["server_name"])
 	roomID := target
 	switch {
 	case strings.HasPrefix(target, "#"):

@@ -66,6 +66,7 @@ func TestMembershipFlow(t *testing.T) {
 		{"forget a room never joined", "carol", "POST", r(private) + "/forget", nil, 200, "", carol, private, ""},
 		{"knock on an invite-only room", "dave", "POST", "/knock/" + esc(private), nil, 403, "M_FORBIDDEN", dave, private, ""},
 		{"knock", "dave", "POST", "/knock/" + esc(knockable), map[string]any{"reason": "let me in"}, 200, "", dave, knockable, "knock"},
+		{"knock again by room ID", "dave", "POST", r(knockable) + "/knock", nil, 200, "", dave, knockable, "knock"},
 		{"knock on an unknown room", "dave", "POST", "/knock/" + esc("!nope:elsewhere"), nil, 404, "M_NOT_FOUND", "", "", ""},
 		{"invite a knocker", "alice", "POST", r(knockable) + "/invite", map[string]any{"user_id": dave}, 200, "", dave, knockable, "invite"},
 		{"forget while invited", "dave", "POST", r(knockable) + "/forget", nil, 400, "M_UNKNOWN", dave, knockable, "invite"},

@@ -103,6 +103,10 @@ func relatesTo(ev *event.PDU) (relType, parent string) {
 // /send or /redact (so that the event never reaches the sender's /sync
 // without it), and indexes relations for /relations, /threads and thread
 // summaries. It writes only for such events, and logs failures.
+//
+// The DAG calls it with the room's write lock held: it reads events only
+// through DAG methods that take no room lock (Event), never CurrentState,
+// Version or LastPos, which would deadlock.
 func (h *Handlers) Observe(a room.Added) {
 	ctx := context.Background()
 	if err := h.recordPending(ctx, a.Event); err != nil {

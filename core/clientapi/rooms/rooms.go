@@ -153,6 +153,7 @@ func (h *Handlers) Register(rt *clientapi.Router) {
 	rt.HandleAuth("POST /rooms/{roomId}/ban", noGuests(h.ban))
 	rt.HandleAuth("POST /rooms/{roomId}/unban", noGuests(h.unban))
 	rt.HandleAuth("POST /knock/{roomIdOrAlias}", noGuests(h.knock))
+	rt.HandleAuth("POST /rooms/{roomId}/knock", noGuests(h.knockByID))
 	rt.HandleAuth("GET /joined_rooms", h.joinedRooms)
 
 	// Sending.
