@@ -37,6 +37,7 @@ func reportRate(b *testing.B) {
 func runParallel(b *testing.B, n int, op func(key []byte) error) {
 	var seq atomic.Uint64
 	b.SetParallelism(max(1, n/runtime.GOMAXPROCS(0)))
+	b.ResetTimer() // exclude opening the store
 	b.RunParallel(func(pb *testing.PB) {
 		for pb.Next() {
 			if err := op(benchKey(seq.Add(1))); err != nil {
@@ -158,6 +159,7 @@ func BenchmarkView(b *testing.B) {
 	if err := s.Update(b.Context(), func(tx persist.Tx) error { return tx.Set(key, make([]byte, benchValueSize)) }); err != nil {
 		b.Fatal(err)
 	}
+	b.ResetTimer()
 	b.RunParallel(func(pb *testing.PB) {
 		for pb.Next() {
 			if err := s.View(b.Context(), func(tx persist.Tx) error {
