@@ -79,6 +79,7 @@ func serve(ctx context.Context, c *config, e env, log *slog.Logger) error {
 		RegistrationSharedSecret: secret,
 		RateLimit:                c.RateLimit,
 		Version:                  version,
+		AfterFunc:                func(d time.Duration, f func()) { time.AfterFunc(d, f) },
 	})
 	if err != nil {
 		return err
@@ -134,6 +135,7 @@ func serve(ctx context.Context, c *config, e env, log *slog.Logger) error {
 	case serveErr = <-errc:
 		log.Error("listener failed", "err", serveErr)
 	}
+	hs.Close() // ends long-polling reads; writes in flight finish
 	sctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
 	defer cancel()
 	shutdownErr := errors.Join(clientSrv.Shutdown(sctx), fedSrv.Shutdown(sctx))

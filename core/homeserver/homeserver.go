@@ -9,6 +9,7 @@
 package homeserver
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -87,6 +88,17 @@ type Config struct {
 	NonceTTL time.Duration
 	// Version is the software version reported to other servers.
 	Version string
+	// PublicBaseURL is the client API's public base URL, served by
+	// /.well-known/matrix/client and in login responses; empty serves no
+	// discovery information.
+	PublicBaseURL string
+	// MaxUploadSize bounds media uploads in bytes; zero means the media
+	// repository's default (50 MiB).
+	MaxUploadSize int64
+	// AfterFunc, when set, runs f after d (time.AfterFunc natively), so
+	// that expiring typing notifications wake syncs at once; without it
+	// expiry is noticed at the next read.
+	AfterFunc func(d time.Duration, f func())
 }
 
 // Server is a homeserver. Its handlers are safe for concurrent use.
@@ -94,8 +106,12 @@ type Server struct {
 	cfg      Config
 	log      *slog.Logger
 	accounts *accounts.Accounts
-	nonces   *nonceStore
-	limiter  *limiter
+	client   *clientAPI
+	// closing ends when Close is called; it bounds long-polling reads.
+	closing context.Context
+	close   context.CancelFunc
+	nonces  *nonceStore
+	limiter *limiter
 }
 
 // New checks cfg and returns a Server.
@@ -134,26 +150,63 @@ func New(cfg Config) (*Server, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
+	s := &Server{
+		cfg:    cfg,
+		log:    log,
+		nonces: newNonceStore(cfg.NonceTTL),
+	}
+	s.closing, s.close = context.WithCancel(context.Background())
+	// The account hooks reach the client API's services, which are built
+	// next; no hook can run before New returns.
 	acc, err := accounts.New(accounts.Config{
 		ServerName: cfg.ServerName,
 		Store:      cfg.Store,
 		Now:        cfg.Now,
 		Rand:       cfg.Rand,
 		BcryptCost: cfg.BcryptCost,
+		OnDeviceDeleted: func(ctx context.Context, userID, deviceID string) {
+			s.client.onDeviceDeleted(ctx, userID, deviceID)
+		},
+		OnDeactivated: func(ctx context.Context, userID string) {
+			s.client.onDeactivated(ctx, userID)
+		},
 	})
 	if err != nil {
 		return nil, fmt.Errorf("homeserver: %w", err)
 	}
-	s := &Server{
-		cfg:      cfg,
-		log:      log,
-		accounts: acc,
-		nonces:   newNonceStore(cfg.NonceTTL),
+	s.accounts = acc
+	if s.client, err = s.newClientAPI(context.Background()); err != nil {
+		return nil, fmt.Errorf("homeserver: %w", err)
 	}
 	if cfg.RateLimit > 0 {
 		s.limiter = newLimiter(cfg.RateLimit, 2*cfg.RateLimit)
 	}
 	return s, nil
+}
+
+// Close stops the server's background work and ends the reads still in
+// flight, such as long-polling syncs, so that a graceful shutdown need not
+// wait for their timeouts. Writes in flight are left to finish. The store
+// stays open: it belongs to the caller.
+func (s *Server) Close() {
+	s.close()
+	s.client.close()
+}
+
+// endReadsOnClose gives GET requests a context that ends when Close is
+// called.
+func (s *Server) endReadsOnClose(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method != http.MethodGet {
+			next.ServeHTTP(w, r)
+			return
+		}
+		ctx, cancel := context.WithCancel(r.Context())
+		defer cancel()
+		stop := context.AfterFunc(s.closing, cancel)
+		defer stop()
+		next.ServeHTTP(w, r.WithContext(ctx))
+	})
 }
 
 // ServerName returns the server's name.
@@ -177,7 +230,8 @@ func (s *Server) ClientHandler() http.Handler {
 	mux.HandleFunc("POST /_synapse/admin/v1/registration_tokens/new", s.requireAdmin(s.newToken))
 	mux.HandleFunc("GET /_synapse/admin/v1/registration_tokens/{token}", s.requireAdmin(s.getToken))
 	mux.HandleFunc("DELETE /_synapse/admin/v1/registration_tokens/{token}", s.requireAdmin(s.deleteToken))
-	var h http.Handler = matrixMux{mux}
+	s.client.register(mux, s.accounts)
+	var h http.Handler = s.endReadsOnClose(matrixMux{mux})
 	if s.limiter != nil {
 		h = s.rateLimit(h)
 	}

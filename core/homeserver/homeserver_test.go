@@ -137,7 +137,7 @@ func TestClientHandler(t *testing.T) {
 		{"POST", "/_matrix/client/versions", 405, "M_UNRECOGNIZED", ""},
 		{"PUT", "/health", 405, "M_UNRECOGNIZED", ""},
 		{"GET", "/_matrix/client/v3/no/such/endpoint", 404, "M_UNRECOGNIZED", ""},
-		{"GET", "/_matrix/media/v3/config", 404, "M_UNRECOGNIZED", ""},
+		{"GET", "/_matrix/media/v3/no-such-endpoint", 404, "M_UNRECOGNIZED", ""},
 		{"GET", "/_matrix/key/v2/server", 404, "M_UNRECOGNIZED", ""},
 		{"GET", "/", 404, "M_UNRECOGNIZED", ""},
 		{"OPTIONS", "/_matrix/client/v3/login", 200, "", "{}"},

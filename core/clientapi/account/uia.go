@@ -67,3 +67,13 @@ func stageError(err error) (code, msg string) {
 	}
 	return matrixerr.CodeForbidden, message(err)
 }
+
+// Authorize runs one step of the m.login.password flow for another area's
+// request by c to do op, such as replacing cross-signing keys. It returns
+// true once the flow is complete; otherwise it has answered the request
+// (401 with the UIA body, or an error). Its signature matches
+// keys.Authorize.
+func (h *Handlers) Authorize(w http.ResponseWriter, r *http.Request, c clientapi.Caller, op string, auth json.RawMessage) bool {
+	_, done := h.userInteractiveAuth(w, r, op, passwordFlows, c.UserID, auth)
+	return done
+}

@@ -1,0 +1,280 @@
+package homeserver
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"time"
+
+	"hearth/core/accountdata"
+	"hearth/core/accounts"
+	"hearth/core/clientapi"
+	"hearth/core/clientapi/account"
+	"hearth/core/clientapi/keys"
+	clientmedia "hearth/core/clientapi/media"
+	"hearth/core/clientapi/rooms"
+	"hearth/core/clientapi/syncapi"
+	"hearth/core/clientapi/userdata"
+	"hearth/core/e2ee"
+	"hearth/core/ephemeral"
+	"hearth/core/media"
+	"hearth/core/notifications"
+	"hearth/core/notify"
+	"hearth/core/room"
+	"hearth/core/syncer"
+	"hearth/core/txn"
+	"hearth/core/visibility"
+)
+
+// clientAPI is every area of the client-server API and the services behind
+// them, built once per Server.
+type clientAPI struct {
+	log      func(msg string, args ...any)
+	dag      *room.DAG
+	notifier *notify.Notifier
+	members  *ephemeral.DAGRooms
+	data     *accountdata.Store
+	eph      *ephemeral.Ephemeral
+	notif    *notifications.Service
+	e2ee     *e2ee.Service
+	syncer   *syncer.Syncer
+	media    *media.Repo
+
+	account  *account.Handlers
+	rooms    *rooms.Handlers
+	keys     *keys.Handlers
+	sync     *syncapi.Handlers
+	userdata *userdata.Handlers
+	mediaAPI *clientmedia.Handlers
+}
+
+// newClientAPI builds the services and handlers of the client API over the
+// server's store and accounts.
+func (s *Server) newClientAPI(ctx context.Context) (*clientAPI, error) {
+	cfg := s.cfg
+	c := &clientAPI{notifier: notify.New(), log: s.log.Error}
+	var err error
+	if c.dag, err = room.New(ctx, room.Config{
+		ServerName: cfg.ServerName,
+		Key:        cfg.SigningKey,
+		Store:      cfg.Store,
+		Now:        cfg.Now,
+		Rand:       cfg.Rand,
+		OnAccepted: c.onAccepted,
+	}); err != nil {
+		return nil, err
+	}
+	c.members = ephemeral.NewDAGRooms(c.dag, cfg.ServerName)
+	if c.data, err = accountdata.New(ctx, accountdata.Config{
+		Store:    cfg.Store,
+		Wake:     c.notifier.Wake,
+		Defaults: notifications.AccountDataDefaults,
+	}); err != nil {
+		return nil, err
+	}
+	if c.notif, err = notifications.New(notifications.Config{
+		ServerName:  cfg.ServerName,
+		Store:       cfg.Store,
+		Rooms:       c.dag,
+		AccountData: c.data,
+		Now:         cfg.Now,
+		Logf:        func(format string, args ...any) { s.log.Error(fmt.Sprintf(format, args...)) },
+	}); err != nil {
+		return nil, err
+	}
+	if c.eph, err = ephemeral.New(ctx, ephemeral.Config{
+		Store:       cfg.Store,
+		Now:         cfg.Now,
+		Wake:        c.notifier.Wake,
+		Rooms:       c.members,
+		Events:      c.dag,
+		AccountData: c.data,
+		Read:        c.notif,
+		AfterFunc:   cfg.AfterFunc,
+	}); err != nil {
+		return nil, err
+	}
+	if c.e2ee, err = e2ee.New(ctx, e2ee.Config{
+		Store:      cfg.Store,
+		ServerName: cfg.ServerName,
+		Devices:    accountDevices{s.accounts},
+		Members:    c.members,
+		Wake:       c.notifier.Wake,
+	}); err != nil {
+		return nil, err
+	}
+	txns := txn.New(cfg.Store)
+	if c.syncer, err = syncer.New(syncer.Config{
+		DAG:          c.dag,
+		Store:        cfg.Store,
+		ServerName:   cfg.ServerName,
+		Now:          cfg.Now,
+		Notifier:     c.notifier,
+		AccountData:  c.data,
+		ToDevice:     c.e2ee.ToDevice(),
+		DeviceKeys:   c.e2ee.DeviceKeys(),
+		Receipts:     c.eph.Receipts,
+		Typing:       c.eph.Typing,
+		Presence:     c.eph.Presence,
+		Unread:       c.notif,
+		Visibility:   visibility.NewChecker(c.dag),
+		Transactions: txns,
+	}); err != nil {
+		return nil, err
+	}
+
+	if c.media, err = media.New(media.Config{
+		ServerName:    cfg.ServerName,
+		Store:         cfg.Store,
+		Now:           cfg.Now,
+		Rand:          cfg.Rand,
+		MaxUploadSize: cfg.MaxUploadSize,
+	}); err != nil {
+		return nil, err
+	}
+	// Chunks of uploads that a crash interrupted are never served; drop them.
+	if _, err := c.media.Sweep(ctx, time.Hour); err != nil {
+		return nil, fmt.Errorf("sweeping interrupted uploads: %w", err)
+	}
+
+	if c.account, err = account.New(account.Config{
+		Accounts:     s.accounts,
+		ServerName:   cfg.ServerName,
+		Registration: account.RegistrationMode(cfg.Registration),
+		BaseURL:      cfg.PublicBaseURL,
+	}); err != nil {
+		return nil, err
+	}
+	if c.rooms, err = rooms.New(rooms.Config{
+		DAG:        c.dag,
+		Store:      cfg.Store,
+		ServerName: cfg.ServerName,
+		Now:        cfg.Now,
+		Rand:       cfg.Rand,
+		Profiles:   accountProfiles{s.accounts},
+		Txns:       txns,
+		Logger:     s.log,
+	}); err != nil {
+		return nil, err
+	}
+	if c.keys, err = keys.New(keys.Config{E2EE: c.e2ee, Authorize: c.account.Authorize}); err != nil {
+		return nil, err
+	}
+	if c.sync, err = syncapi.New(syncapi.Config{Syncer: c.syncer}); err != nil {
+		return nil, err
+	}
+	if c.userdata, err = userdata.New(userdata.Config{
+		AccountData:   c.data,
+		Ephemeral:     c.eph,
+		Notifications: c.notif,
+		Now:           cfg.Now,
+	}); err != nil {
+		return nil, err
+	}
+	if c.mediaAPI, err = clientmedia.New(clientmedia.Config{Repo: c.media}); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+// register adds every client API route to mux.
+func (c *clientAPI) register(mux *http.ServeMux, auth clientapi.Authenticator) {
+	rt := clientapi.NewRouter(mux, auth)
+	c.account.Register(rt)
+	c.rooms.Register(rt)
+	c.keys.Register(rt)
+	c.sync.Register(rt)
+	c.userdata.Register(rt)
+	c.mediaAPI.Register(rt)
+}
+
+// close stops the background work of the services.
+func (c *clientAPI) close() {
+	c.notif.Close()
+	c.notifier.WakeAll()
+}
+
+// onAccepted runs, in room order and under the room's write lock, after
+// each timeline event is durable. Work that reads the room's state again
+// runs on its own goroutine so that it never waits for the lock held here.
+func (c *clientAPI) onAccepted(a room.Added) {
+	if c.rooms != nil {
+		c.rooms.Observe(a)
+	}
+	if c.notif != nil {
+		c.notif.Observe(context.Background(), a.Event, a.Pos)
+	}
+	go c.wakeRoom(a)
+}
+
+// wakeRoom wakes the syncs of the room's local members, and of the target of
+// a membership change (an invitee is not a member yet).
+func (c *clientAPI) wakeRoom(a room.Added) {
+	users, err := c.members.JoinedLocalMembers(context.Background(), a.Event.RoomID())
+	if err != nil {
+		c.log("waking a room's members", "room", a.Event.RoomID(), "err", err)
+		c.notifier.WakeAll()
+		return
+	}
+	if k, ok := a.Event.StateKey(); ok && a.Event.Type() == "m.room.member" {
+		users = append(users, k)
+	}
+	c.notifier.Wake(users...)
+}
+
+// onDeviceDeleted drops what other areas keep per device.
+func (c *clientAPI) onDeviceDeleted(ctx context.Context, userID, deviceID string) {
+	if err := c.e2ee.DeleteDevice(ctx, userID, deviceID); err != nil {
+		c.log("deleting a device's keys", "user", userID, "device", deviceID, "err", err)
+	}
+	if err := c.notif.DeleteDevicePushers(ctx, userID, deviceID); err != nil {
+		c.log("deleting a device's pushers", "user", userID, "device", deviceID, "err", err)
+	}
+}
+
+// onDeactivated makes a deactivated user leave every room they are in or
+// invited to, as the spec's deactivation asks.
+func (c *clientAPI) onDeactivated(ctx context.Context, userID string) {
+	memberships, err := c.dag.Rooms(ctx, userID)
+	if err != nil {
+		c.log("listing a deactivated user's rooms", "user", userID, "err", err)
+		return
+	}
+	leave, _ := json.Marshal(map[string]string{"membership": "leave"})
+	for roomID, m := range memberships {
+		switch m.Membership {
+		case "join", "invite", "knock":
+			_, err := c.dag.Send(ctx, roomID, room.Proto{Sender: userID, Type: "m.room.member", StateKey: &userID, Content: leave})
+			if err != nil {
+				c.log("leaving a room on deactivation", "user", userID, "room", roomID, "err", err)
+			}
+		}
+	}
+}
+
+// accountDevices lists devices for core/e2ee.
+type accountDevices struct{ acc *accounts.Accounts }
+
+func (a accountDevices) Devices(ctx context.Context, userID string) ([]e2ee.DeviceInfo, error) {
+	devs, err := a.acc.Devices(ctx, userID)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]e2ee.DeviceInfo, len(devs))
+	for i, d := range devs {
+		out[i] = e2ee.DeviceInfo{ID: d.ID, DisplayName: d.DisplayName}
+	}
+	return out, nil
+}
+
+// accountProfiles gives the room endpoints users' profiles.
+type accountProfiles struct{ acc *accounts.Accounts }
+
+func (a accountProfiles) Profile(ctx context.Context, userID string) (string, string, error) {
+	p, err := a.acc.Profile(ctx, userID)
+	if err != nil {
+		return "", "", nil // users without a profile (or of other servers) get none
+	}
+	return p.DisplayName, p.AvatarURL, nil
+}
