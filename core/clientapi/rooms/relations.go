@@ -305,7 +305,7 @@ walk:
 			} else {
 				next = rel.Pos
 			}
-			ok, err := h.keepRelation(ctx, viewer, rel, relType, eventType)
+			ok, err := h.keepRelation(ctx, viewer, roomID, rel, relType, eventType)
 			if err != nil {
 				clientapi.WriteError(w, err)
 				return
@@ -393,8 +393,10 @@ func (h *Handlers) relationSource(ctx context.Context, parent string, lo, hi uin
 func inRange(pos, lo, hi uint64) bool { return pos > lo && (hi == 0 || pos <= hi) }
 
 // keepRelation reports whether a child passes the path's filters, is part
-// of the timeline, has not been redacted, and is visible to the user.
-func (h *Handlers) keepRelation(ctx context.Context, viewer *visibility.Viewer, rel relation, relType, eventType string) (bool, error) {
+// of the timeline of roomID (a relation names its parent by event ID only,
+// so events of other rooms can claim any parent), has not been redacted,
+// and is visible to the user.
+func (h *Handlers) keepRelation(ctx context.Context, viewer *visibility.Viewer, roomID string, rel relation, relType, eventType string) (bool, error) {
 	if (relType != "" && rel.RelType != relType) || (eventType != "" && rel.Type != eventType) {
 		return false, nil
 	}
@@ -405,7 +407,7 @@ func (h *Handlers) keepRelation(ctx context.Context, viewer *visibility.Viewer, 
 	if err != nil {
 		return false, err
 	}
-	if !info.InTimeline {
+	if !info.InTimeline || info.Event.RoomID() != roomID {
 		return false, nil
 	}
 	if info.RedactedBy != "" {

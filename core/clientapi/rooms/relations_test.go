@@ -30,6 +30,9 @@ func TestRelations(t *testing.T) {
 	nested := hs.relate("alice", roomID, "m.reaction", "m.annotation", t1, nil)
 	t3 := hs.relate("bob", roomID, "m.room.message", "m.thread", root, map[string]any{"body": "t3"})
 	redacted := hs.relate("bob", roomID, "m.reaction", "m.annotation", root, map[string]any{"x": 1})
+	// An event of another room claiming the root as its parent is no
+	// relation of it.
+	hs.relate("alice", other, "m.reaction", "m.annotation", root, nil)
 	hs.do("bob", "PUT", "/rooms/"+esc(roomID)+"/redact/"+esc(redacted)+"/x", nil).ok()
 
 	base := "/_matrix/client/v1/rooms/" + esc(roomID) + "/relations/" + esc(root)
@@ -54,6 +57,10 @@ func TestRelations(t *testing.T) {
 				t.Errorf("recursion_depth present = %v", ok)
 			}
 		})
+	}
+	// alice, in both rooms, does not see the other room's event either.
+	if got := eventIDs(hs.do("alice", "GET", base, nil).ok().obj()["chunk"]); !equal(got, []string{t3, t2, t1, edit, reaction}) {
+		t.Errorf("alice's relations %v", got)
 	}
 	// Pages of two, both directions, with next_batch tokens.
 	for _, dir := range []string{"b", "f"} {
