@@ -192,10 +192,55 @@ func (h *Handlers) summarize(ctx context.Context, roomID string, s room.State) (
 	if sum.JoinRule == "" {
 		sum.JoinRule = "invite"
 	}
-	if sum.NumJoinedMembers, err = h.countJoined(ctx, s); err != nil {
+	if sum.NumJoinedMembers, err = h.joinedCount(ctx, roomID); err != nil {
 		return roomSummary{}, nil, err
 	}
 	return sum, evs, nil
+}
+
+// maxCountCache bounds the rooms whose joined member counts are kept.
+const maxCountCache = 4096
+
+// joinedCount returns the number of joined members of roomID. Counting
+// reads every member event of the room, so counts are cached for as long as
+// the room's timeline does not move. The state counted is read after the
+// position it is cached under, so a count is never older than its label.
+func (h *Handlers) joinedCount(ctx context.Context, roomID string) (int, error) {
+	last, err := h.dag.LastPos(ctx, roomID)
+	if err != nil {
+		return 0, err
+	}
+	h.countMu.Lock()
+	c, ok := h.counts[roomID]
+	h.countMu.Unlock()
+	if ok && c.pos == last {
+		return c.n, nil
+	}
+	s, err := h.currentState(ctx, roomID)
+	if err != nil {
+		return 0, err
+	}
+	n, err := h.countJoined(ctx, s)
+	if err != nil {
+		return 0, err
+	}
+	h.countMu.Lock()
+	defer h.countMu.Unlock()
+	if len(h.counts) >= maxCountCache {
+		for k := range h.counts {
+			delete(h.counts, k)
+			break
+		}
+	}
+	h.counts[roomID] = cachedCount{pos: last, n: n}
+	return n, nil
+}
+
+// cachedCount is a cached count of a room's joined members, valid while
+// the room's latest timeline position is pos.
+type cachedCount struct {
+	pos uint64
+	n   int
 }
 
 // countJoined counts the joined members of state s.

@@ -163,6 +163,12 @@ func TestPublicRooms(t *testing.T) {
 		room["join_rule"] != "public" || room["world_readable"] != false || room["guest_can_join"] != false || room["topic"] != "about things" {
 		t.Errorf("summary = %v", room)
 	}
+	// The member count follows joins.
+	hs.join("carol", room["room_id"].(string))
+	again := hs.do("alice", "POST", "/publicRooms", map[string]any{"filter": map[string]any{"generic_search_term": "needle"}}).ok().obj()["chunk"].([]any)
+	if n := again[0].(map[string]any)["num_joined_members"]; n != float64(3) {
+		t.Errorf("after a join: %v members", n)
+	}
 	spaces := hs.do("alice", "POST", "/publicRooms", map[string]any{"filter": map[string]any{"room_types": []string{"m.space"}}}).ok().obj()["chunk"].([]any)
 	if len(spaces) != 1 || spaces[0].(map[string]any)["room_type"] != "m.space" {
 		t.Errorf("spaces = %v", spaces)

@@ -116,6 +116,9 @@ type Handlers struct {
 	// pending are the transactional sends in progress (see pendingSend).
 	pendingMu sync.Mutex
 	pending   map[*pendingSend]struct{}
+	// counts caches the joined member counts of room summaries.
+	countMu sync.Mutex
+	counts  map[string]cachedCount
 }
 
 // New checks cfg and returns Handlers.
@@ -127,7 +130,8 @@ func New(cfg Config) (*Handlers, error) {
 	if err != nil {
 		return nil, err
 	}
-	h := &Handlers{cfg: cfg, dag: cfg.DAG, txns: cfg.Txns, log: cfg.Logger, scratch: scratch, pending: make(map[*pendingSend]struct{})}
+	h := &Handlers{cfg: cfg, dag: cfg.DAG, txns: cfg.Txns, log: cfg.Logger, scratch: scratch,
+		pending: make(map[*pendingSend]struct{}), counts: make(map[string]cachedCount)}
 	if h.txns == nil {
 		h.txns = txn.New(cfg.Store)
 	}
