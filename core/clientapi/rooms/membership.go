@@ -65,6 +65,11 @@ func (h *Handlers) joinOrKnock(w http.ResponseWriter, r *http.Request, c clienta
 	via := slices.Concat(q["via"], q["server_name"])
 	roomID := target
 	switch {
+	case strings.HasPrefix(target, "#") && validAlias(target) && aliasServer(target) != h.cfg.ServerName &&
+		h.cfg.RemoteAliases == nil && h.cfg.RemoteJoiner != nil && membership == "join":
+		// The remote joiner resolves the alias itself.
+		h.joinRemote(w, r, target, via, c.UserID, body)
+		return
 	case strings.HasPrefix(target, "#"):
 		var servers []string
 		roomID, servers, err = h.resolveAlias(ctx, target)
@@ -79,12 +84,7 @@ func (h *Handlers) joinOrKnock(w http.ResponseWriter, r *http.Request, c clienta
 	}
 	if _, err := h.dag.Version(ctx, roomID); errors.Is(err, room.ErrUnknownRoom) {
 		if membership == "join" && h.cfg.RemoteJoiner != nil {
-			joined, err := h.cfg.RemoteJoiner.JoinRemote(ctx, roomID, via, c.UserID, body)
-			if err != nil {
-				clientapi.WriteError(w, err)
-				return
-			}
-			clientapi.WriteJSON(w, http.StatusOK, map[string]string{"room_id": joined})
+			h.joinRemote(w, r, roomID, via, c.UserID, body)
 			return
 		}
 		clientapi.WriteError(w, notFound("this server does not know the room %s", roomID))
@@ -103,6 +103,16 @@ func (h *Handlers) joinOrKnock(w http.ResponseWriter, r *http.Request, c clienta
 		return
 	}
 	clientapi.WriteJSON(w, http.StatusOK, map[string]string{"room_id": roomID})
+}
+
+// joinRemote hands a join to the RemoteJoiner.
+func (h *Handlers) joinRemote(w http.ResponseWriter, r *http.Request, target string, via []string, userID string, body json.RawMessage) {
+	joined, err := h.cfg.RemoteJoiner.JoinRemote(r.Context(), target, via, userID, body)
+	if err != nil {
+		clientapi.WriteError(w, err)
+		return
+	}
+	clientapi.WriteJSON(w, http.StatusOK, map[string]string{"room_id": joined})
 }
 
 // join joins the caller to a local room. Joining a room one is in already

@@ -172,6 +172,11 @@ func TestRemoteJoinIsDelegated(t *testing.T) {
 	if err := json.Unmarshal(j.content, &content); err != nil || content["reason"] != "r" {
 		t.Errorf("content %s", j.content)
 	}
+	// Aliases of other servers go to the joiner unresolved.
+	hs.do("bob", "POST", "/join/"+esc("#far:remote")+"?server_name=remote", nil).ok()
+	if j.roomIDOrAlias != "#far:remote" || !equal(j.servers, []string{"remote"}) {
+		t.Errorf("joiner saw %+v", j)
+	}
 	j.err = matrixerr.New(http.StatusForbidden, matrixerr.CodeForbidden, "no")
 	hs.do("bob", "POST", "/rooms/"+esc("!far:remote")+"/join", nil).want(http.StatusForbidden, "M_FORBIDDEN")
 }

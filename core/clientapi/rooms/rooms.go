@@ -17,7 +17,7 @@
 //	rooms/pubcount                                   -> number of published rooms (8 bytes BE)
 //	rooms/forgot/<user ID> 0x00 <room ID>            -> membership position when forgotten (8 bytes BE)
 //	rooms/rel/<parent ID> 0x00 <pos:8 BE>            -> relation (JSON): a child event of parent
-//	rooms/thread/<room ID> 0x00 <root ID>            -> latest activity position of the thread (8 bytes BE)
+//	rooms/thread/<room ID> 0x00 <root ID>            -> thread record (JSON): latest event and position, reply count
 //	rooms/tact/<room ID> 0x00 <pos:8 BE>             -> root ID (threads by latest activity)
 //	rooms/tpart/<room ID> 0x00 <root ID> 0x00 <user> -> "" (users who took part in a thread)
 //
@@ -52,9 +52,11 @@ type Profiles interface {
 }
 
 // RemoteJoiner joins local users to rooms this server is not in, over
-// federation. JoinRemote returns the joined room's ID once the room is in
-// the DAG. Errors that are matrixerr.Error values reach the client as they
-// are.
+// federation. It gets a room ID, or an alias of another server when no
+// AliasResolver is configured to resolve it first, with the via servers
+// (those the alias resolved to included) and the join body. JoinRemote
+// returns the joined room's ID once the room is in the DAG. Errors that are
+// matrixerr.Error values reach the client as they are.
 type RemoteJoiner interface {
 	JoinRemote(ctx context.Context, roomIDOrAlias string, serverNames []string, userID string, content json.RawMessage) (roomID string, err error)
 }
