@@ -46,6 +46,12 @@ type Config struct {
 	// add events to the same room. Sync uses it to wake waiting clients
 	// and federation to queue the event for other servers.
 	OnAccepted func(Added)
+	// Index, when set, runs inside the transaction that stores each
+	// timeline event, so that indexes kept by other packages (relations,
+	// threads) are written atomically with the event and cost no commit
+	// of their own. It must only write keys of its own prefix; an error
+	// aborts the event.
+	Index func(tx persist.Tx, a Added) error
 }
 
 // Added describes an event that was just added to a room's timeline.

@@ -26,6 +26,10 @@ type Proto struct {
 	Content  json.RawMessage
 	// Redacts names the event an m.room.redaction redacts.
 	Redacts string
+	// Also, when set, runs inside the transaction that stores the event,
+	// for writes that must be durable exactly when the event is, such as
+	// the client's transaction ID. An error aborts the send.
+	Also func(tx persist.Tx, ev *event.PDU) error
 }
 
 // CreateRoom creates a room whose m.room.create event, sent by sender, has
@@ -149,7 +153,7 @@ func (d *DAG) Send(ctx context.Context, roomID string, p Proto) (*event.PDU, err
 	}
 	err = d.add(ctx, addition{
 		roomID: roomID, entry: e, pdu: pdu, status: statusAccepted,
-		before: before, beforeGroup: meta.Group, next: &next,
+		before: before, beforeGroup: meta.Group, next: &next, also: p.Also,
 	})
 	if err != nil {
 		return nil, err

@@ -2,11 +2,14 @@ package room
 
 import (
 	"context"
+	"errors"
 	"slices"
 	"sync"
 	"testing"
 
+	"hearth/core/event"
 	"hearth/core/roomversion"
+	"hearth/persist"
 )
 
 func TestMembershipIndexAndTimeline(t *testing.T) {
@@ -101,5 +104,49 @@ func TestMembershipIndexAndTimeline(t *testing.T) {
 	info, err := a.dag.Info(ctx, evs[4].ID())
 	if err != nil || info.RedactedBy != red.ID() || !info.InTimeline {
 		t.Fatalf("Info of redacted message = %+v, %v", info, err)
+	}
+}
+
+func TestAlsoAndIndexWriteWithTheEvent(t *testing.T) {
+	ctx := context.Background()
+	s := newServer(t, "a.test", 1, keyring{})
+	var indexed []uint64
+	s.dag.cfg.Index = func(tx persist.Tx, a Added) error {
+		indexed = append(indexed, a.Pos)
+		return tx.Set([]byte("test/index/"+a.Event.ID()), []byte("x"))
+	}
+	evs := createPublicRoom(t, s, roomversion.MustLookup("11"), "@alice:a.test")
+	roomID := evs[0].RoomID()
+	if len(indexed) != 5 {
+		t.Fatalf("Index saw %d events, want 5", len(indexed))
+	}
+	msg := Proto{Sender: "@alice:a.test", Type: "m.room.message", Content: content(t, map[string]any{"body": "x"})}
+	msg.Also = func(tx persist.Tx, ev *event.PDU) error {
+		return tx.Set([]byte("test/txn/"+ev.ID()), []byte("t1"))
+	}
+	ev, err := s.dag.Send(ctx, roomID, msg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.dag.cfg.Store.View(ctx, func(tx persist.Tx) error {
+		for _, k := range []string{"test/txn/" + ev.ID(), "test/index/" + ev.ID()} {
+			if _, err := tx.Get([]byte(k)); err != nil {
+				t.Errorf("%s not written with the event: %v", k, err)
+			}
+		}
+		return nil
+	})
+	// A failing Also aborts the send: nothing stored. (The abandoned
+	// stream position is skipped, not reused.)
+	pos, _ := s.dag.Position()
+	msg.Also = func(persist.Tx, *event.PDU) error { return errors.New("refused") }
+	if _, err := s.dag.Send(ctx, roomID, msg); err == nil {
+		t.Fatal("Send succeeded although Also failed")
+	}
+	if evs, _ := s.dag.Timeline(ctx, roomID, pos, 0, false, 10); len(evs) != 0 {
+		t.Fatalf("an aborted send reached the timeline: %v", evs)
+	}
+	if fx, _ := s.dag.Extremities(ctx, roomID); len(fx) != 1 || fx[0] != ev.ID() {
+		t.Fatalf("extremities after an aborted send: %v", fx)
 	}
 }

@@ -26,6 +26,8 @@ type addition struct {
 	// current, when not nil, is the room's new current state; when nil
 	// and next is set, the state after the event becomes current.
 	current State
+	// also runs in the event's transaction (Proto.Also).
+	also func(tx persist.Tx, ev *event.PDU) error
 }
 
 // add stores a, durably, and updates the in-memory room on success. The
@@ -72,6 +74,16 @@ func (d *DAG) add(ctx context.Context, a addition) error {
 			}
 			if err := tx.Set(streamKey(pos), []byte(a.roomID+"\x00"+a.pdu.ID())); err != nil {
 				return fmt.Errorf("room: store stream entry: %w", err)
+			}
+		}
+		if a.also != nil {
+			if err := a.also(tx, a.pdu); err != nil {
+				return err
+			}
+		}
+		if pos != 0 && d.cfg.Index != nil {
+			if err := d.cfg.Index(tx, Added{Event: a.pdu, Pos: pos}); err != nil {
+				return fmt.Errorf("room: index event: %w", err)
 			}
 		}
 		if pos != 0 && a.pdu.Type() == "m.room.redaction" && a.pdu.Redacts() != "" {
