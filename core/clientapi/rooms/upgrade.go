@@ -153,11 +153,22 @@ func (h *Handlers) upgradeRoom(ctx context.Context, userID, oldID string, v *roo
 		}
 	}
 	final["users"] = users
+	carried, err := h.carriedState(ctx, s, oldCreate, pl, userID)
+	if err != nil {
+		return "", err
+	}
 	initial := final
 	if !v.PrivilegedCreators {
 		needed := max(pl.EventLevel(typePowerLevels, true), pl.EventLevel(typeCanonicalAlias, true))
 		for _, t := range transferredState() {
 			needed = max(needed, pl.EventLevel(t, true))
+		}
+		for _, p := range carried {
+			if p.Type == typeMember {
+				needed = max(needed, pl.Ban())
+			} else {
+				needed = max(needed, pl.EventLevel(p.Type, true))
+			}
 		}
 		level := pl.UserLevel(userID)
 		if level == auth.Infinite {
@@ -196,6 +207,7 @@ func (h *Handlers) upgradeRoom(ctx context.Context, userID, oldID string, v *roo
 	if ev := old[key(typeCanonicalAlias, "")]; ev != nil {
 		nr.events = append(nr.events, room.Proto{Sender: userID, Type: typeCanonicalAlias, StateKey: emptyKey(), Content: ev.Content()})
 	}
+	nr.events = append(nr.events, carried...)
 	if !sameMap(initial, final) {
 		if err := add(typePowerLevels, final); err != nil {
 			return "", err
@@ -230,6 +242,38 @@ func (h *Handlers) upgradeRoom(ctx context.Context, userID, oldID string, v *roo
 		}
 	}
 	return newID, nil
+}
+
+// carriedState returns the state an upgrade carries over beyond
+// transferredState, as Synapse does: the children of a space, and the bans
+// (of users the upgrader outranks, whom they can ban in the new room).
+func (h *Handlers) carriedState(ctx context.Context, s room.State, oldCreate *event.PDU, pl *auth.PowerLevels, userID string) ([]room.Proto, error) {
+	isSpace := contentString(oldCreate, "type") == "m.space"
+	var keys []event.StateKey
+	for k := range s {
+		if k.Type == typeMember || (isSpace && k.Type == typeSpaceChild) {
+			keys = append(keys, k)
+		}
+	}
+	evs, err := h.stateEvents(ctx, s, keys...)
+	if err != nil {
+		return nil, err
+	}
+	var out []room.Proto
+	for _, ev := range sortedEvents(evs) {
+		sk, _ := ev.StateKey()
+		switch {
+		case ev.Type() == typeSpaceChild:
+			out = append(out, room.Proto{Sender: userID, Type: typeSpaceChild, StateKey: &sk, Content: ev.Content()})
+		case ev.Membership() == "ban" && pl.UserLevel(sk) < pl.UserLevel(userID):
+			content, err := json.Marshal(map[string]string{"membership": "ban"})
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, room.Proto{Sender: userID, Type: typeMember, StateKey: &sk, Content: content})
+		}
+	}
+	return out, nil
 }
 
 // restrictOldRoom raises events_default and invite of the old room to the

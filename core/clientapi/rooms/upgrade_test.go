@@ -21,6 +21,8 @@ func TestUpgrade(t *testing.T) {
 				},
 			})
 			hs.join("bob", oldID)
+			hs.do("alice", "POST", "/rooms/"+esc(oldID)+"/ban", map[string]any{"user_id": "@spammer:elsewhere"}).ok()
+			hs.setState("alice", oldID, "m.space.child", "!child:"+server, map[string]any{"via": []string{server}})
 			last := hs.sendMessage("bob", oldID, "last words")
 			hs.do("bob", "POST", "/rooms/"+esc(oldID)+"/upgrade", map[string]any{"new_version": tc.to}).want(http.StatusForbidden, "M_FORBIDDEN")
 
@@ -49,6 +51,12 @@ func TestUpgrade(t *testing.T) {
 			users := hs.stateContent("alice", newID, "m.room.power_levels", "")["users"].(map[string]any)
 			if _, named := users[alice]; named == (tc.to == "12") {
 				t.Errorf("new power levels users = %v", users)
+			}
+			if m := hs.stateContent("alice", newID, "m.room.member", "@spammer:elsewhere"); m["membership"] != "ban" {
+				t.Errorf("ban not carried over: %v", m)
+			}
+			if c := hs.stateContent("alice", newID, "m.space.child", "!child:"+server); c["via"] == nil {
+				t.Errorf("space child not carried over: %v", c)
 			}
 			tomb := hs.stateContent("alice", oldID, "m.room.tombstone", "")
 			if tomb["replacement_room"] != newID {
