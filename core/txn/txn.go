@@ -84,10 +84,11 @@ func storeKey(k Key) []byte {
 // Do returns the event ID of the transaction k: the one recorded by an
 // earlier call, or else the one send returns, which it records durably
 // together with the reverse mapping before returning (unless send recorded
-// it already with Put, as the room endpoints do before the event becomes
-// visible to sync). Calls with the same k run one at a time. When send
-// fails nothing is recorded and its error is returned unchanged, so that
-// the client may retry.
+// it already with PutTx in the event's own transaction, as the room
+// endpoints do, so that the event is never durable or visible to sync
+// without its transaction ID). Calls with the same k run one at a time.
+// When send fails nothing is recorded and its error is returned unchanged,
+// so that the client may retry.
 func (s *Store) Do(ctx context.Context, k Key, send func() (eventID string, err error)) (string, error) {
 	sk := storeKey(k)
 	unlock := s.lock(string(sk))
@@ -118,6 +119,17 @@ func (s *Store) Get(ctx context.Context, k Key) (string, bool, error) {
 // create the event outside Do.
 func (s *Store) Put(ctx context.Context, k Key, eventID string) error {
 	return s.put(ctx, storeKey(k), k, eventID)
+}
+
+// PutTx records eventID as the result of transaction k with tx, a
+// read-write transaction of the Store's persist store, so that the record
+// is durable exactly when the rest of tx is: the room endpoints call it
+// from room.Proto.Also, inside the transaction that stores the event.
+func (s *Store) PutTx(tx persist.Tx, k Key, eventID string) error {
+	if err := putTx(tx, storeKey(k), k, eventID); err != nil {
+		return fmt.Errorf("txn: record transaction: %w", err)
+	}
+	return nil
 }
 
 // Sender returns the record of the transaction that created eventID, if
@@ -183,20 +195,23 @@ func (s *Store) get(ctx context.Context, sk []byte) (string, bool, error) {
 }
 
 func (s *Store) put(ctx context.Context, sk []byte, k Key, eventID string) error {
-	rec, err := json.Marshal(Record{UserID: k.UserID, DeviceID: k.DeviceID, TxnID: k.TxnID})
-	if err != nil {
-		return fmt.Errorf("txn: encode record: %w", err)
-	}
-	err = s.db.Update(ctx, func(tx persist.Tx) error {
-		if err := tx.Set(sk, []byte(eventID)); err != nil {
-			return err
-		}
-		return tx.Set([]byte(prefixEvent+eventID), rec)
-	})
+	err := s.db.Update(ctx, func(tx persist.Tx) error { return putTx(tx, sk, k, eventID) })
 	if err != nil {
 		return fmt.Errorf("txn: record transaction: %w", err)
 	}
 	return nil
+}
+
+// putTx writes both keys of transaction k (stored under sk) with tx.
+func putTx(tx persist.Tx, sk []byte, k Key, eventID string) error {
+	rec, err := json.Marshal(Record{UserID: k.UserID, DeviceID: k.DeviceID, TxnID: k.TxnID})
+	if err != nil {
+		return fmt.Errorf("encode record: %w", err)
+	}
+	if err := tx.Set(sk, []byte(eventID)); err != nil {
+		return err
+	}
+	return tx.Set([]byte(prefixEvent+eventID), rec)
 }
 
 // lock serialises the callers of one transaction key and returns the

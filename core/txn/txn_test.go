@@ -8,6 +8,7 @@ import (
 	"sync/atomic"
 	"testing"
 
+	"hearth/persist"
 	"hearth/persist/memory"
 )
 
@@ -134,6 +135,45 @@ func TestDoKeepsARecordMadeBySend(t *testing.T) {
 		t.Fatalf("Do = %q, %v", got, err)
 	}
 	if rec, ok, err := s.Sender(ctx, "$early"); err != nil || !ok || rec.TxnID != "t" {
+		t.Fatalf("Sender = %+v, %v, %v", rec, ok, err)
+	}
+}
+
+func TestPutTxIsDurableWithItsTransaction(t *testing.T) {
+	ctx := context.Background()
+	db := memory.New()
+	s := New(db)
+	k := Key{UserID: "@a:x", DeviceID: "D", Scope: "s", TxnID: "t"}
+	// The event's transaction fails after PutTx: nothing is recorded.
+	boom := errors.New("boom")
+	_, err := s.Do(ctx, k, func() (string, error) {
+		err := db.Update(ctx, func(tx persist.Tx) error {
+			if err := s.PutTx(tx, k, "$lost"); err != nil {
+				return err
+			}
+			return boom
+		})
+		return "", err
+	})
+	if !errors.Is(err, boom) {
+		t.Fatalf("Do = %v, want boom", err)
+	}
+	if _, ok, _ := s.Get(ctx, k); ok {
+		t.Fatal("an aborted transaction left a transaction record")
+	}
+	if _, ok, _ := s.Sender(ctx, "$lost"); ok {
+		t.Fatal("an aborted transaction left a sender record")
+	}
+	// It commits: both records exist, and a retry returns the event.
+	send := func() (string, error) {
+		return "$ev", db.Update(ctx, func(tx persist.Tx) error { return s.PutTx(tx, k, "$ev") })
+	}
+	for _, name := range []string{"first", "retry"} {
+		if got, err := s.Do(ctx, k, send); err != nil || got != "$ev" {
+			t.Fatalf("%s: Do = %q, %v", name, got, err)
+		}
+	}
+	if rec, ok, err := s.Sender(ctx, "$ev"); err != nil || !ok || rec != (Record{UserID: "@a:x", DeviceID: "D", TxnID: "t"}) {
 		t.Fatalf("Sender = %+v, %v, %v", rec, ok, err)
 	}
 }
