@@ -3,7 +3,6 @@ package keyring_test
 import (
 	"bytes"
 	"context"
-	"crypto/ed25519"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -16,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"hearth/core/event"
 	"hearth/core/fedclient"
 	"hearth/core/keyring"
 	"hearth/core/serverkey"
@@ -413,9 +413,5 @@ func TestSelfCertifyingNoFetch(t *testing.T) {
 	}
 }
 
-func TestVerifyKeyTypes(t *testing.T) {
-	// *keyring.Ring must satisfy the event layer's interface.
-	var _ interface {
-		VerifyKey(serverName, keyID string, atTS int64) (ed25519.PublicKey, error)
-	} = (*keyring.Ring)(nil)
-}
+// The ring is the event layer's key lookup.
+var _ event.KeyLookup = (*keyring.Ring)(nil)
