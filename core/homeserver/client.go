@@ -25,6 +25,7 @@ import (
 	"hearth/core/syncer"
 	"hearth/core/txn"
 	"hearth/core/visibility"
+	"hearth/persist"
 )
 
 // clientAPI is every area of the client-server API and the services behind
@@ -62,6 +63,7 @@ func (s *Server) newClientAPI(ctx context.Context) (*clientAPI, error) {
 		Now:        cfg.Now,
 		Rand:       cfg.Rand,
 		OnAccepted: c.onAccepted,
+		Index:      c.index,
 	}); err != nil {
 		return nil, err
 	}
@@ -195,13 +197,21 @@ func (c *clientAPI) close() {
 	c.notifier.WakeAll()
 }
 
+// index runs inside the transaction that stores each timeline event, so
+// that the room endpoints' relation and thread indexes are durable exactly
+// when the event is. The DAG exists before the room endpoints do; events
+// added before then (none, in practice) are not indexed.
+func (c *clientAPI) index(tx persist.Tx, a room.Added) error {
+	if c.rooms == nil {
+		return nil
+	}
+	return c.rooms.Index(tx, a)
+}
+
 // onAccepted runs, in room order and under the room's write lock, after
 // each timeline event is durable. Work that reads the room's state again
 // runs on its own goroutine so that it never waits for the lock held here.
 func (c *clientAPI) onAccepted(a room.Added) {
-	if c.rooms != nil {
-		c.rooms.Observe(a)
-	}
 	if c.notif != nil {
 		c.notif.Observe(context.Background(), a.Event, a.Pos)
 	}

@@ -20,6 +20,7 @@ import (
 	"hearth/core/matrixerr"
 	"hearth/core/room"
 	"hearth/core/signing"
+	"hearth/persist"
 	"hearth/persist/memory"
 )
 
@@ -74,6 +75,9 @@ type harness struct {
 	// txnAtAccept maps events to the transaction ID that was recorded for
 	// them by the time the DAG's OnAccepted hook returned.
 	txnAtAccept map[string]string
+	// indexErr, when set, runs before Handlers.Index in the DAG's Index
+	// hook; an error it returns aborts the event.
+	indexErr func(room.Added) error
 }
 
 // remoteServer is another server whose users' events the tests inject.
@@ -166,10 +170,20 @@ func newHarnessWith(t testing.TB, configure func(*Config)) *harness {
 		ServerName: server, Key: key, Store: store, Now: now,
 		Keys: keyring{remoteServer: hs.remoteKey},
 		Rand: seeded{rand.NewChaCha8([32]byte{9})},
+		Index: func(tx persist.Tx, a room.Added) error {
+			if hs.indexErr != nil {
+				if err := hs.indexErr(a); err != nil {
+					return err
+				}
+			}
+			if hs.h == nil {
+				return nil
+			}
+			return hs.h.Index(tx, a)
+		},
 		OnAccepted: func(a room.Added) {
 			hs.added = append(hs.added, a)
 			if hs.h != nil {
-				hs.h.Observe(a)
 				if rec, ok, err := hs.h.txns.Sender(ctx, a.Event.ID()); err == nil && ok {
 					hs.txnAtAccept[a.Event.ID()] = rec.TxnID
 				}

@@ -97,86 +97,97 @@ func relatesTo(ev *event.PDU) (relType, parent string) {
 	return relType, parent
 }
 
-// Observe takes note of an event just added to a room's timeline; wire it
-// to the DAG's OnAccepted hook, ahead of anything that wakes /sync. It
-// records the transaction ID of an event a client is sending through
-// /send or /redact (so that the event never reaches the sender's /sync
-// without it), and indexes relations for /relations, /threads and thread
-// summaries. It writes only for such events, and logs failures.
+// Index indexes the relation an event just added to a room's timeline
+// carries, for /relations, /threads and thread summaries, with tx, the
+// transaction that stores the event: wire it as room.Config.Index, so that
+// the index is durable exactly when the event is and costs no commit of its
+// own. Config.Store must then be the DAG's store. Events without a relation
+// write nothing.
 //
 // The DAG calls it with the room's write lock held: it reads events only
 // through DAG methods that take no room lock (Event), never CurrentState,
 // Version or LastPos, which would deadlock.
-func (h *Handlers) Observe(a room.Added) {
-	ctx := context.Background()
-	if err := h.recordPending(ctx, a.Event); err != nil {
-		h.log.Error("rooms: recording a transaction failed", "event", a.Event.ID(), "err", err)
-	}
-	if err := h.indexRelation(ctx, a.Event, a.Pos); err != nil {
-		h.log.Error("rooms: indexing a relation failed", "event", a.Event.ID(), "err", err)
-	}
-}
-
-func (h *Handlers) indexRelation(ctx context.Context, ev *event.PDU, pos uint64) error {
+func (h *Handlers) Index(tx persist.Tx, a room.Added) error {
+	ev, pos := a.Event, a.Pos
 	relType, parent := relatesTo(ev)
 	if relType == "" || parent == ev.ID() {
 		return nil
 	}
 	raw, err := json.Marshal(relation{EventID: ev.ID(), RelType: relType, Type: ev.Type(), Sender: ev.Sender()})
 	if err != nil {
-		return err
+		return fmt.Errorf("rooms: encode relation: %w", err)
 	}
-	var rootSender string
-	if relType == relThread {
-		if root, err := h.dag.Event(ctx, parent); err == nil && root.RoomID() == ev.RoomID() {
-			rootSender = root.Sender()
-		} else if err != nil && !errors.Is(err, room.ErrUnknownEvent) {
-			return err
-		}
+	if err := tx.Set(relationKey(parent, pos), raw); err != nil {
+		return fmt.Errorf("rooms: store relation: %w", err)
 	}
+	if relType != relThread {
+		return nil
+	}
+	if err := h.indexThread(tx, ev, parent, pos); err != nil {
+		return fmt.Errorf("rooms: index thread %s: %w", parent, err)
+	}
+	return nil
+}
+
+// indexThread counts ev, at pos, in the thread of root and makes it the
+// thread's latest event when it is.
+func (h *Handlers) indexThread(tx persist.Tx, ev *event.PDU, root string, pos uint64) error {
 	roomID := ev.RoomID()
-	return h.cfg.Store.Update(ctx, func(tx persist.Tx) error {
-		if err := tx.Set(relationKey(parent, pos), raw); err != nil {
+	var rec threadRecord
+	old, err := tx.Get(threadKey(roomID, root))
+	switch {
+	case err == nil:
+		if err := json.Unmarshal(old, &rec); err != nil {
+			return fmt.Errorf("thread record: %w", err)
+		}
+		if err := tx.Delete(threadActKey(roomID, rec.Latest)); err != nil {
 			return err
 		}
-		if relType != relThread {
-			return nil
-		}
-		var rec threadRecord
-		old, err := tx.Get(threadKey(roomID, parent))
-		switch {
-		case err == nil:
-			if err := json.Unmarshal(old, &rec); err != nil {
-				return fmt.Errorf("rooms: thread record: %w", err)
-			}
-			if err := tx.Delete(threadActKey(roomID, rec.Latest)); err != nil {
-				return err
-			}
-		case errors.Is(err, persist.ErrNotFound):
-			if rootSender != "" {
-				if err := tx.Set(threadPartKey(roomID, parent, rootSender), nil); err != nil {
-					return err
-				}
-			}
-		default:
-			return err
-		}
-		rec.Count++
-		if pos > rec.Latest {
-			rec.Latest, rec.LatestID = pos, ev.ID()
-		}
-		enc, err := json.Marshal(rec)
+	case errors.Is(err, persist.ErrNotFound):
+		// A new thread: its root's sender takes part in it.
+		rootSender, err := h.rootSender(roomID, root)
 		if err != nil {
 			return err
 		}
-		if err := tx.Set(threadKey(roomID, parent), enc); err != nil {
-			return err
+		if rootSender != "" {
+			if err := tx.Set(threadPartKey(roomID, root, rootSender), nil); err != nil {
+				return err
+			}
 		}
-		if err := tx.Set(threadActKey(roomID, rec.Latest), []byte(parent)); err != nil {
-			return err
-		}
-		return tx.Set(threadPartKey(roomID, parent, ev.Sender()), nil)
-	})
+	default:
+		return err
+	}
+	rec.Count++
+	if pos > rec.Latest {
+		rec.Latest, rec.LatestID = pos, ev.ID()
+	}
+	enc, err := json.Marshal(rec)
+	if err != nil {
+		return err
+	}
+	if err := tx.Set(threadKey(roomID, root), enc); err != nil {
+		return err
+	}
+	if err := tx.Set(threadActKey(roomID, rec.Latest), []byte(root)); err != nil {
+		return err
+	}
+	return tx.Set(threadPartKey(roomID, root, ev.Sender()), nil)
+}
+
+// rootSender returns the sender of a thread's root event, or "" when the
+// root is unknown or in another room. It reads through the DAG, which takes
+// no room lock for Event.
+func (h *Handlers) rootSender(roomID, root string) (string, error) {
+	ev, err := h.dag.Event(context.Background(), root)
+	switch {
+	case errors.Is(err, room.ErrUnknownEvent):
+		return "", nil
+	case err != nil:
+		return "", err
+	case ev.RoomID() != roomID:
+		return "", nil
+	}
+	return ev.Sender(), nil
 }
 
 // children returns the relations of parent with positions in the range

@@ -76,7 +76,9 @@ var ErrUnknownAlias = errors.New("rooms: unknown room alias")
 type Config struct {
 	// DAG holds the rooms.
 	DAG *room.DAG
-	// Store holds this package's own keys (see the package comment).
+	// Store holds this package's own keys (see the package comment). It
+	// must be DAG's store: Index and transactional sends write with the
+	// transaction that stores the event.
 	Store persist.Store
 	// ServerName is this server's name: room aliases created here end
 	// with it.
@@ -99,7 +101,7 @@ type Config struct {
 	// one with sync so that both show the same transaction_id.
 	Txns *txn.Store
 	// Logger receives errors that no request can report, such as a failed
-	// relation index write; nil discards them.
+	// profile lookup; nil discards them.
 	Logger *slog.Logger
 }
 
@@ -115,9 +117,6 @@ type Handlers struct {
 	// aliasMu serialises alias creation, so that two requests cannot both
 	// find an alias free and take it.
 	aliasMu sync.Mutex
-	// pending are the transactional sends in progress (see pendingSend).
-	pendingMu sync.Mutex
-	pending   map[*pendingSend]struct{}
 	// counts caches the joined member counts of room summaries.
 	countMu sync.Mutex
 	counts  map[string]cachedCount
@@ -133,7 +132,7 @@ func New(cfg Config) (*Handlers, error) {
 		return nil, err
 	}
 	h := &Handlers{cfg: cfg, dag: cfg.DAG, txns: cfg.Txns, log: cfg.Logger, scratch: scratch,
-		pending: make(map[*pendingSend]struct{}), counts: make(map[string]cachedCount)}
+		counts: make(map[string]cachedCount)}
 	if h.txns == nil {
 		h.txns = txn.New(cfg.Store)
 	}

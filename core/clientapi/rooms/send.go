@@ -13,6 +13,7 @@ import (
 	"hearth/core/matrixerr"
 	"hearth/core/room"
 	"hearth/core/txn"
+	"hearth/persist"
 )
 
 // guestMaySend reports whether guests may send events of eventType: the
@@ -211,70 +212,18 @@ func (h *Handlers) checkRedaction(ctx context.Context, roomID, sender, eventID s
 	return nil
 }
 
-// pendingSend is a transactional send in progress: Observe records its
-// transaction as soon as the DAG accepts the event, before the event
-// becomes visible to /sync, so that the sending device's /sync always
-// carries transaction_id and clients match it with their local echo.
-type pendingSend struct {
-	key     txn.Key
-	roomID  string
-	evType  string
-	content []byte // canonical content (not used for redactions)
-	redacts string
-}
-
-// matches reports whether ev is the event p is sending.
-func (p *pendingSend) matches(ev *event.PDU) bool {
-	if ev.RoomID() != p.roomID || ev.Sender() != p.key.UserID || ev.Type() != p.evType {
-		return false
-	}
-	if p.evType == typeRedaction {
-		return ev.Redacts() == p.redacts
-	}
-	return bytes.Equal(ev.Content(), p.content)
-}
-
-// sendTransaction sends p as transaction k, idempotently.
+// sendTransaction sends p as transaction k, idempotently. The transaction
+// ID is recorded in the transaction that stores the event (room.Proto's
+// Also), so the two are durable together: the event never reaches /sync
+// without its transaction_id, and a send whose record cannot be written
+// fails as a whole and may be retried.
 func (h *Handlers) sendTransaction(ctx context.Context, k txn.Key, roomID string, p room.Proto) (string, error) {
 	return h.txns.Do(ctx, k, func() (string, error) {
-		pend := &pendingSend{key: k, roomID: roomID, evType: p.Type, redacts: p.Redacts}
-		if canon, err := canonicaljson.Canonicalize(p.Content); err == nil {
-			pend.content = canon
-		}
-		h.pendingMu.Lock()
-		h.pending[pend] = struct{}{}
-		h.pendingMu.Unlock()
-		defer func() {
-			h.pendingMu.Lock()
-			delete(h.pending, pend)
-			h.pendingMu.Unlock()
-		}()
+		p.Also = func(tx persist.Tx, ev *event.PDU) error { return h.txns.PutTx(tx, k, ev.ID()) }
 		ev, err := h.dag.Send(ctx, roomID, p)
 		if err != nil {
 			return "", sendError(err, len(p.Content))
 		}
 		return ev.ID(), nil
 	})
-}
-
-// recordPending records the transaction of a pending send that created
-// ev, if one did.
-func (h *Handlers) recordPending(ctx context.Context, ev *event.PDU) error {
-	if !h.isLocal(ev.Sender()) {
-		return nil
-	}
-	h.pendingMu.Lock()
-	var found *pendingSend
-	for p := range h.pending {
-		if p.matches(ev) {
-			found = p
-			delete(h.pending, p)
-			break
-		}
-	}
-	h.pendingMu.Unlock()
-	if found == nil {
-		return nil
-	}
-	return h.txns.Put(ctx, found.key, ev.ID())
 }

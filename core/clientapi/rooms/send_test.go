@@ -2,12 +2,14 @@ package rooms
 
 import (
 	"context"
+	"errors"
 	"net/http"
 	"strings"
 	"testing"
 
 	"hearth/core/event"
 	"hearth/core/room"
+	"hearth/core/txn"
 )
 
 func TestSendIsIdempotentPerDevice(t *testing.T) {
@@ -204,5 +206,53 @@ func TestRedactionsAppliedWhenServed(t *testing.T) {
 	ev = hs.do("alice", "GET", "/rooms/"+esc(roomID)+"/event/"+esc(gone), nil).ok().obj()
 	if len(ev["content"].(map[string]any)) != 0 || ev["unsigned"].(map[string]any)["redacted_because"].(map[string]any)["event_id"] != red.ID() {
 		t.Errorf("a remote redaction with power did not apply: %v", ev)
+	}
+}
+
+// TestSendWritesTransactionWithEvent checks that a send's transaction ID is
+// stored by the transaction that stores its event: when that transaction
+// fails after the transaction ID was written (here, in the DAG's Index
+// hook, which runs after Proto.Also), neither the event nor the record
+// exists, and the client's retry sends the event once.
+func TestSendWritesTransactionWithEvent(t *testing.T) {
+	ctx := context.Background()
+	hs := newHarness(t)
+	roomID := hs.createRoom("alice", map[string]any{"preset": "public_chat"})
+	own := hs.sendMessage("alice", roomID, "to redact")
+	for _, tc := range []struct {
+		name, path string
+		key        txn.Key
+		body       any
+	}{
+		{"send", "/rooms/" + esc(roomID) + "/send/m.room.message/once",
+			txn.Key{UserID: alice, DeviceID: "ALICEDEV", Scope: "send\x00" + roomID + "\x00m.room.message", TxnID: "once"},
+			map[string]any{"msgtype": "m.text", "body": "hi"}},
+		{"redact", "/rooms/" + esc(roomID) + "/redact/" + esc(own) + "/r1",
+			txn.Key{UserID: alice, DeviceID: "ALICEDEV", Scope: "redact\x00" + roomID + "\x00" + own, TxnID: "r1"},
+			map[string]any{"reason": "oops"}},
+	} {
+		n := len(hs.added)
+		hs.indexErr = func(room.Added) error { return errors.New("disk full") }
+		hs.do("alice", "PUT", tc.path, tc.body).want(http.StatusInternalServerError, "")
+		hs.indexErr = nil
+		if len(hs.added) != n {
+			t.Fatalf("%s: a failed send added an event", tc.name)
+		}
+		if id, ok, err := hs.h.Txns().Get(ctx, tc.key); err != nil || ok {
+			t.Fatalf("%s: a failed send left transaction record %q (%v)", tc.name, id, err)
+		}
+		first := hs.do("alice", "PUT", tc.path, tc.body).ok().obj()["event_id"].(string)
+		if again := hs.do("alice", "PUT", tc.path, tc.body).ok().obj()["event_id"]; again != first {
+			t.Errorf("%s: retry returned %v, first %s", tc.name, again, first)
+		}
+		if got := len(hs.added) - n; got != 1 {
+			t.Errorf("%s: %d events added, want 1", tc.name, got)
+		}
+		if hs.txnAtAccept[first] != tc.key.TxnID {
+			t.Errorf("%s: transaction at acceptance = %q, want %q", tc.name, hs.txnAtAccept[first], tc.key.TxnID)
+		}
+		if id, ok, err := hs.h.Txns().Get(ctx, tc.key); err != nil || !ok || id != first {
+			t.Errorf("%s: transaction record = %q, %v, %v; want %s", tc.name, id, ok, err, first)
+		}
 	}
 }
