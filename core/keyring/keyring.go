@@ -100,7 +100,15 @@ type Config struct {
 	NegativeTTL time.Duration
 	// FetchTimeout bounds one fetch; 0 means DefaultFetchTimeout.
 	FetchTimeout time.Duration
+	// MaxServers bounds how many servers the ring keeps in memory, so
+	// that requests naming invented servers cannot grow it without end;
+	// 0 means DefaultMaxServers. Evicted servers' keys are read back
+	// from the store when needed again.
+	MaxServers int
 }
+
+// DefaultMaxServers is the default of Config.MaxServers.
+const DefaultMaxServers = 10000
 
 // Ring caches and fetches server keys. It is safe for concurrent use.
 type Ring struct {
@@ -157,6 +165,9 @@ func New(cfg Config) (*Ring, error) {
 	}
 	if cfg.KeyValidity <= 0 {
 		cfg.KeyValidity = DefaultKeyValidity
+	}
+	if cfg.MaxServers <= 0 {
+		cfg.MaxServers = DefaultMaxServers
 	}
 	r := &Ring{
 		cfg:     cfg,
@@ -253,10 +264,28 @@ func (r *Ring) lookup(ctx context.Context, serverName, keyID string, atTS int64,
 	}
 }
 
+// CachedServers returns how many servers the ring holds in memory.
+func (r *Ring) CachedServers() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return len(r.servers)
+}
+
 // state returns the entry of serverName, creating it; r.mu must be held.
+// When the ring is full, an entry with no fetch in flight makes room: map
+// order picks it at random, which is cheap and cannot be steered by the
+// names a peer sends.
 func (r *Ring) state(serverName string) *server {
 	s := r.servers[serverName]
 	if s == nil {
+		if len(r.servers) >= r.cfg.MaxServers {
+			for name, old := range r.servers {
+				if old.inflight == nil {
+					delete(r.servers, name)
+					break
+				}
+			}
+		}
 		s = &server{keys: make(map[string]keyInfo)}
 		r.servers[serverName] = s
 	}

@@ -415,3 +415,35 @@ func TestSelfCertifyingNoFetch(t *testing.T) {
 
 // The ring is the event layer's key lookup.
 var _ event.KeyLookup = (*keyring.Ring)(nil)
+
+func TestMemoryBoundedByMaxServers(t *testing.T) {
+	e := newEnv(t)
+	servers := []*keyServer{e.remote("a.test", 11), e.remote("b.test", 12), e.remote("c.test", 13)}
+	k := key(t, "ed25519:own", 1)
+	c, err := fedclient.New(fedclient.Config{ServerName: "local.test", Key: k, Transports: e.rt, Now: e.clk.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := keyring.New(keyring.Config{ServerName: "local.test", Key: k, Store: e.store, Fetcher: c, Now: e.clk.Now, MaxServers: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, ks := range servers {
+		if _, err := r.VerifyKey(ks.name, "ed25519:r1", 0); err != nil {
+			t.Fatalf("%s: %v", ks.name, err)
+		}
+	}
+	if n := r.CachedServers(); n > 2 {
+		t.Fatalf("ring holds %d servers, want at most 2", n)
+	}
+	// Whichever server was evicted, its key comes back from the store
+	// without another fetch.
+	for _, ks := range servers {
+		if _, err := r.VerifyKey(ks.name, "ed25519:r1", 0); err != nil {
+			t.Fatalf("%s after eviction: %v", ks.name, err)
+		}
+		if n := ks.fetches.Load(); n != 1 {
+			t.Fatalf("%s fetched %d times, want 1", ks.name, n)
+		}
+	}
+}
