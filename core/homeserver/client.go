@@ -107,6 +107,18 @@ func (s *Server) newClientAPI(ctx context.Context) (*clientAPI, error) {
 		return nil, err
 	}
 	txns := txn.New(cfg.Store)
+	if c.rooms, err = rooms.New(rooms.Config{
+		DAG:        c.dag,
+		Store:      cfg.Store,
+		ServerName: cfg.ServerName,
+		Now:        cfg.Now,
+		Rand:       cfg.Rand,
+		Profiles:   accountProfiles{s.accounts},
+		Txns:       txns,
+		Logger:     s.log,
+	}); err != nil {
+		return nil, err
+	}
 	if c.syncer, err = syncer.New(syncer.Config{
 		DAG:          c.dag,
 		Store:        cfg.Store,
@@ -122,6 +134,7 @@ func (s *Server) newClientAPI(ctx context.Context) (*clientAPI, error) {
 		Unread:       c.notif,
 		Visibility:   visibility.NewChecker(c.dag),
 		Transactions: txns,
+		Forgotten:    c.rooms,
 	}); err != nil {
 		return nil, err
 	}
@@ -145,18 +158,6 @@ func (s *Server) newClientAPI(ctx context.Context) (*clientAPI, error) {
 		ServerName:   cfg.ServerName,
 		Registration: account.RegistrationMode(cfg.Registration),
 		BaseURL:      cfg.PublicBaseURL,
-	}); err != nil {
-		return nil, err
-	}
-	if c.rooms, err = rooms.New(rooms.Config{
-		DAG:        c.dag,
-		Store:      cfg.Store,
-		ServerName: cfg.ServerName,
-		Now:        cfg.Now,
-		Rand:       cfg.Rand,
-		Profiles:   accountProfiles{s.accounts},
-		Txns:       txns,
-		Logger:     s.log,
 	}); err != nil {
 		return nil, err
 	}

@@ -65,8 +65,9 @@ type Timeline struct {
 	// Limited says events between the since token (or the beginning)
 	// and the first event were left out.
 	Limited bool `json:"limited"`
-	// PrevBatch is a /messages token to paginate back from the first
-	// event.
+	// PrevBatch is a /messages token for the point just before the first
+	// event (synctoken.Before of its position): paginating backwards from
+	// it returns the events older than the first one.
 	PrevBatch string `json:"prev_batch,omitempty"`
 }
 

@@ -87,10 +87,19 @@ func (r *run) rooms(ctx context.Context) error {
 				}
 			}
 		case "leave", "ban":
+			shown := r.initial && r.f.IncludeLeave() || !r.initial && changed[roomID]
+			if !shown {
+				continue
+			}
+			if forgot, err := r.forgotten(ctx, roomID); err != nil {
+				return err
+			} else if forgot {
+				continue
+			}
 			switch {
-			case r.initial && r.f.IncludeLeave():
+			case r.initial:
 				plans[roomID] = &plan{kind: leaveFull, m: m}
-			case !r.initial && changed[roomID]:
+			default:
 				before, err := r.membershipAt(ctx, roomID, r.from.Rooms)
 				if err != nil {
 					return err
@@ -122,6 +131,19 @@ func (r *run) rooms(ctx context.Context) error {
 		}
 	}
 	return nil
+}
+
+// forgotten reports whether the user forgot roomID, which sync then leaves
+// out.
+func (r *run) forgotten(ctx context.Context, roomID string) (bool, error) {
+	if r.s.cfg.Forgotten == nil {
+		return false, nil
+	}
+	forgot, err := r.s.cfg.Forgotten.Forgotten(ctx, r.req.UserID, roomID)
+	if err != nil {
+		return false, fmt.Errorf("syncer: whether %s forgot %s: %w", r.req.UserID, roomID, err)
+	}
+	return forgot, nil
 }
 
 // joinedKind decides how a joined room appears: in full when this is an

@@ -62,6 +62,15 @@ type AccountDataReader interface {
 	Get(ctx context.Context, userID, roomID, typ string) (json.RawMessage, error)
 }
 
+// Forgotten tells which rooms a user forgot (POST /rooms/{roomId}/forget)
+// and has not been in since: sync leaves them out, as Synapse does, so that
+// a forgotten room no longer shows in the leave section of an initial sync
+// with include_leave, nor in an incremental sync that sees the leave.
+// core/clientapi/rooms implements it.
+type Forgotten interface {
+	Forgotten(ctx context.Context, userID, roomID string) (bool, error)
+}
+
 // Config is what a Syncer reads from. Every source may be nil: the sections
 // it would fill are then empty.
 type Config struct {
@@ -89,6 +98,9 @@ type Config struct {
 	Visibility Visibility
 	// Transactions supplies transaction IDs; without it none are shown.
 	Transactions Transactions
+	// Forgotten leaves out the rooms a user forgot; without it left rooms
+	// show whether forgotten or not.
+	Forgotten Forgotten
 }
 
 // Syncer answers /sync requests. It is safe for concurrent use.
