@@ -290,4 +290,5 @@ func (c *memberCache) put(id string, joined bool) {
 	}
 	c.joined[id] = joined
 }
+
 var _ Rooms = (*room.DAG)(nil)
