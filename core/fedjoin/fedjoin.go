@@ -1,0 +1,298 @@
+// Package fedjoin is the joining side of federation: it joins local users to
+// rooms this server is not in (make_join, then send_join, then importing the
+// room's state into the DAG) and resolves room aliases of other servers. It
+// implements rooms.RemoteJoiner and rooms.AliasResolver.
+package fedjoin
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"slices"
+	"strings"
+	"time"
+
+	"hearth/core/clientapi/rooms"
+	"hearth/core/event"
+	"hearth/core/fedclient"
+	"hearth/core/matrixerr"
+	"hearth/core/room"
+	"hearth/core/roomversion"
+	"hearth/core/signing"
+)
+
+// Config is what a Joiner needs; every field is required.
+type Config struct {
+	ServerName string
+	// Key signs our membership events.
+	Key signing.Key
+	// DAG receives the joined rooms.
+	DAG *room.DAG
+	// Client talks to the resident servers.
+	Client *fedclient.Client
+	// Now is the clock.
+	Now func() time.Time
+	// Rand makes event IDs of room versions 1 and 2.
+	Rand io.Reader
+}
+
+// Joiner joins remote rooms. It is safe for concurrent use.
+type Joiner struct {
+	cfg Config
+}
+
+var (
+	_ rooms.RemoteJoiner  = (*Joiner)(nil)
+	_ rooms.AliasResolver = (*Joiner)(nil)
+)
+
+// New checks cfg and returns a Joiner.
+func New(cfg Config) (*Joiner, error) {
+	if cfg.ServerName == "" || cfg.DAG == nil || cfg.Client == nil || cfg.Now == nil || cfg.Rand == nil {
+		return nil, errors.New("fedjoin: Config needs ServerName, DAG, Client, Now and Rand")
+	}
+	if err := cfg.Key.Validate(); err != nil {
+		return nil, fmt.Errorf("fedjoin: %w", err)
+	}
+	return &Joiner{cfg: cfg}, nil
+}
+
+func serverOf(id string) string {
+	_, s, _ := strings.Cut(id, ":")
+	return s
+}
+
+// ResolveAlias asks the alias's server which room it names.
+func (j *Joiner) ResolveAlias(ctx context.Context, alias string) (string, []string, error) {
+	server := serverOf(alias)
+	if server == "" {
+		return "", nil, fmt.Errorf("%w: %s", rooms.ErrUnknownAlias, alias)
+	}
+	d, err := j.cfg.Client.QueryDirectory(ctx, server, alias)
+	if fedclient.StatusOf(err) == http.StatusNotFound {
+		return "", nil, fmt.Errorf("%w: %s", rooms.ErrUnknownAlias, alias)
+	}
+	if err != nil {
+		return "", nil, matrixerr.New(http.StatusBadGateway, matrixerr.CodeUnknown, "resolving %s on %s: %v", alias, server, err)
+	}
+	return d.RoomID, d.Servers, nil
+}
+
+// supportedVersions are the room versions this server can join.
+func supportedVersions() []string {
+	var out []string
+	for _, v := range roomversion.All() {
+		out = append(out, v.ID)
+	}
+	return out
+}
+
+// JoinRemote joins userID to a room of other servers, trying each server
+// in turn, and returns the room ID once the room is in the DAG.
+func (j *Joiner) JoinRemote(ctx context.Context, target string, servers []string, userID string, content json.RawMessage) (string, error) {
+	roomID := target
+	if strings.HasPrefix(target, "#") {
+		id, more, err := j.ResolveAlias(ctx, target)
+		if errors.Is(err, rooms.ErrUnknownAlias) {
+			return "", matrixerr.New(http.StatusNotFound, matrixerr.CodeNotFound, "room alias %s not found", target)
+		}
+		if err != nil {
+			return "", err
+		}
+		roomID = id
+		servers = append(slices.Clone(servers), more...)
+	}
+	if s := serverOf(roomID); s != "" {
+		servers = append(servers, s)
+	}
+	var lastErr error
+	tried := map[string]bool{j.cfg.ServerName: true}
+	for _, dest := range servers {
+		if tried[dest] {
+			continue
+		}
+		tried[dest] = true
+		err := j.joinVia(ctx, dest, roomID, userID, content)
+		if err == nil {
+			return roomID, nil
+		}
+		lastErr = err
+		var me *matrixerr.Error
+		if errors.As(err, &me) && me.Status == http.StatusForbidden {
+			return "", err
+		}
+	}
+	if lastErr == nil {
+		return "", matrixerr.New(http.StatusNotFound, matrixerr.CodeNotFound, "no server to join %s through", roomID)
+	}
+	return "", lastErr
+}
+
+// remoteErr turns a remote's refusal into a client error.
+func remoteErr(what string, err error) error {
+	var fe *fedclient.Error
+	if errors.As(err, &fe) && fe.Code != "" && fe.Status >= 400 && fe.Status < 500 {
+		return matrixerr.New(fe.Status, fe.Code, "%s: %s", what, fe.Message)
+	}
+	return matrixerr.New(http.StatusBadGateway, matrixerr.CodeUnknown, "%s: %v", what, err)
+}
+
+// fillTemplate completes a make_join, make_leave or make_knock template
+// as userID's event from this server and signs it.
+func (j *Joiner) fillTemplate(tmpl fedclient.MembershipTemplate, userID string, content json.RawMessage) (*event.PDU, error) {
+	verID := tmpl.RoomVersion
+	if verID == "" {
+		verID = "1"
+	}
+	v, ok := roomversion.Lookup(verID)
+	if !ok {
+		return nil, matrixerr.New(http.StatusBadRequest, "M_UNSUPPORTED_ROOM_VERSION", "room version %s is not supported", verID)
+	}
+	var fields map[string]json.RawMessage
+	if err := json.Unmarshal(tmpl.Event, &fields); err != nil {
+		return nil, fmt.Errorf("fedjoin: template: %w", err)
+	}
+	var tc map[string]json.RawMessage
+	if err := json.Unmarshal(fields["content"], &tc); err != nil || tc == nil {
+		return nil, errors.New("fedjoin: template without content")
+	}
+	var sender, stateKey string
+	json.Unmarshal(fields["sender"], &sender)
+	json.Unmarshal(fields["state_key"], &stateKey)
+	if sender != userID || stateKey != userID {
+		return nil, errors.New("fedjoin: the template is for another user")
+	}
+	// The client's fields (reason, displayname...) join the template's,
+	// which keep membership and join_authorised_via_users_server.
+	var extra map[string]json.RawMessage
+	json.Unmarshal(content, &extra)
+	for k, val := range extra {
+		if _, set := tc[k]; !set {
+			tc[k] = val
+		}
+	}
+	fields["content"], _ = json.Marshal(tc)
+	fields["origin"], _ = json.Marshal(j.cfg.ServerName)
+	fields["origin_server_ts"], _ = json.Marshal(j.cfg.Now().UnixMilli())
+	delete(fields, "signatures")
+	delete(fields, "hashes")
+	delete(fields, "unsigned")
+	if v.EventIDFormat == roomversion.EventIDInEvent {
+		b := make([]byte, 18)
+		if _, err := io.ReadFull(j.cfg.Rand, b); err != nil {
+			return nil, err
+		}
+		fields["event_id"], _ = json.Marshal("$" + base64.RawURLEncoding.EncodeToString(b) + ":" + j.cfg.ServerName)
+	} else {
+		delete(fields, "event_id")
+	}
+	raw, err := json.Marshal(fields)
+	if err != nil {
+		return nil, err
+	}
+	signed, err := event.Sign(raw, v, j.cfg.ServerName, j.cfg.Key)
+	if err != nil {
+		return nil, fmt.Errorf("fedjoin: sign: %w", err)
+	}
+	return event.Parse(signed, v)
+}
+
+// joinVia joins through one resident server.
+func (j *Joiner) joinVia(ctx context.Context, dest, roomID, userID string, content json.RawMessage) error {
+	tmpl, err := j.cfg.Client.MakeJoin(ctx, dest, roomID, userID, supportedVersions())
+	if err != nil {
+		return remoteErr("make_join via "+dest, err)
+	}
+	pdu, err := j.fillTemplate(tmpl, userID, content)
+	if err != nil {
+		return err
+	}
+	v := pdu.Version()
+	resp, err := j.cfg.Client.SendJoin(ctx, dest, roomID, pdu.ID(), pdu.JSON(), false)
+	if err != nil {
+		return remoteErr("send_join via "+dest, err)
+	}
+	if len(resp.Event) > 0 {
+		// A restricted join comes back with the authorising server's
+		// signature; it must still be our event.
+		signed, err := event.Parse(resp.Event, v)
+		if err != nil || signed.ID() != pdu.ID() {
+			return matrixerr.New(http.StatusBadGateway, matrixerr.CodeUnknown, "send_join via %s returned another event", dest)
+		}
+		pdu = signed
+	}
+	parse := func(raws []json.RawMessage) ([]*event.PDU, error) {
+		out := make([]*event.PDU, 0, len(raws))
+		for _, raw := range raws {
+			ev, err := event.Parse(raw, v)
+			if err != nil {
+				return nil, fmt.Errorf("fedjoin: send_join answer: %w", err)
+			}
+			out = append(out, ev)
+		}
+		return out, nil
+	}
+	state, err := parse(resp.State)
+	if err != nil {
+		return matrixerr.New(http.StatusBadGateway, matrixerr.CodeUnknown, "%v", err)
+	}
+	chain, err := parse(resp.AuthChain)
+	if err != nil {
+		return matrixerr.New(http.StatusBadGateway, matrixerr.CodeUnknown, "%v", err)
+	}
+	res, err := j.cfg.DAG.Import(ctx, pdu, state, chain)
+	if err != nil {
+		if _, verr := j.cfg.DAG.Version(ctx, roomID); verr == nil {
+			// Another join of a local user imported the room first:
+			// our event then arrives like any other.
+			_, err = j.cfg.DAG.Accept(ctx, pdu)
+			return err
+		}
+		return matrixerr.New(http.StatusBadGateway, matrixerr.CodeUnknown, "importing the room from %s: %v", dest, err)
+	}
+	if res.Outcome != room.Accepted {
+		return matrixerr.New(http.StatusForbidden, matrixerr.CodeForbidden, "the join was %s: %v", res.Outcome, res.Reason)
+	}
+	return nil
+}
+
+// LeaveRemote makes userID leave (or reject an invite to) a room through
+// dest, a server in the room: make_leave, then send_leave. The leave
+// arrives in the DAG through the room's transactions when this server is
+// still in the room.
+func (j *Joiner) LeaveRemote(ctx context.Context, dest, roomID, userID string, content json.RawMessage) error {
+	tmpl, err := j.cfg.Client.MakeLeave(ctx, dest, roomID, userID)
+	if err != nil {
+		return remoteErr("make_leave via "+dest, err)
+	}
+	pdu, err := j.fillTemplate(tmpl, userID, content)
+	if err != nil {
+		return err
+	}
+	if err := j.cfg.Client.SendLeave(ctx, dest, roomID, pdu.ID(), pdu.JSON()); err != nil {
+		return remoteErr("send_leave via "+dest, err)
+	}
+	return nil
+}
+
+// KnockRemote knocks on a room through dest and returns the stripped state
+// the resident server shows the knocking user.
+func (j *Joiner) KnockRemote(ctx context.Context, dest, roomID, userID string, content json.RawMessage) ([]json.RawMessage, error) {
+	tmpl, err := j.cfg.Client.MakeKnock(ctx, dest, roomID, userID, supportedVersions())
+	if err != nil {
+		return nil, remoteErr("make_knock via "+dest, err)
+	}
+	pdu, err := j.fillTemplate(tmpl, userID, content)
+	if err != nil {
+		return nil, err
+	}
+	state, err := j.cfg.Client.SendKnock(ctx, dest, roomID, pdu.ID(), pdu.JSON())
+	if err != nil {
+		return nil, remoteErr("send_knock via "+dest, err)
+	}
+	return state, nil
+}
