@@ -119,6 +119,30 @@ function withTimeout(what, promise, ms = WAIT_MS) {
   ]).finally(() => clearTimeout(timer));
 }
 
+// eventually polls an async check until it returns a truthy value, or fails
+// after ms with the last value it saw.
+async function eventually(what, check, ms = WAIT_MS) {
+  const deadline = Date.now() + ms;
+  let last;
+  for (;;) {
+    last = await withTimeout(what, check(), ms);
+    if (last?.ok) return last;
+    if (Date.now() > deadline) throw new TestFailure(`timed out after ${ms / 1000}s waiting for ${what}: ${JSON.stringify(last)}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+// serverUnread reads a user's unread_notifications for a room straight from
+// a fresh /sync, not from the SDK's copy (the SDK also changes its counts
+// locally when it sends a receipt).
+async function serverUnread(token, roomId) {
+  const filter = encodeURIComponent(JSON.stringify({ room: { rooms: [roomId], timeline: { limit: 1 } } }));
+  const res = await fetch(`${baseUrl}/_matrix/client/v3/sync?filter=${filter}`, { headers: { authorization: `Bearer ${token}` } });
+  const body = await res.json();
+  assertEqual(res.status, 200, `GET /sync: ${JSON.stringify(body)}`);
+  return body.rooms?.join?.[roomId]?.unread_notifications ?? null;
+}
+
 async function step(name, fn) {
   const t0 = Date.now();
   try {
@@ -362,16 +386,47 @@ async function main() {
     });
   });
 
-  await step("bob sends a read receipt and alice sees it", async () => {
-    const bobRoom = bob.getRoom(roomId);
-    const last = bobRoom.getLiveTimeline().getEvents().filter((e) => e.getId() === sentIds[MESSAGES - 2]).pop();
-    assert(last, `bob's live timeline lacks ${sentIds[MESSAGES - 2]}`);
+  await step("bob has 2 unread; his read receipt reaches alice and clears them", async () => {
+    const total = sdk.NotificationCountType.Total;
+    // bob's own last message marked the room read for him; two more from
+    // alice notify (one-to-one room rule).
+    const extra = [];
+    for (let i = 0; i < 2; i++) {
+      const res = await withTimeout("send unread", alice.sendTextMessage(roomId, `unread ${i} ${suffix}`));
+      extra.push(res.event_id);
+    }
+    let last;
+    const counted = () => {
+      last = bob.getRoom(roomId)?.findEventById(extra[1]);
+      return last && bob.getRoom(roomId).getUnreadNotificationCount(total) === 2;
+    };
+    counted.describe = () => `bob has event ${!!last}, unread count ${bob.getRoom(roomId)?.getUnreadNotificationCount(total)}`;
+    await waitFor("bob's sync to bring alice's 2 messages with an unread count of 2", counted, {
+      on: [[bob, sdk.RoomEvent.Timeline], [bob, sdk.RoomEvent.UnreadNotifications]],
+    });
+    const server = await serverUnread(bobReg.access_token, roomId);
+    assertEqual(server?.notification_count, 2, `bob's unread_notifications from the server ${JSON.stringify(server)}`);
     await withTimeout("sendReadReceipt", bob.sendReadReceipt(last, sdk.ReceiptType.Read));
     const check = () => alice.getRoom(roomId)?.getReadReceiptForUserId(bobId, true)?.eventId === last.getId();
     check.describe = () => `alice sees bob's receipt at ${JSON.stringify(alice.getRoom(roomId)?.getReadReceiptForUserId(bobId, true))}`;
     await waitFor("alice to see bob's read receipt", check, { on: [[alice, sdk.RoomEvent.Receipt]] });
     const receipt = alice.getRoom(roomId).getReadReceiptForUserId(bobId, true);
     assert(receipt.data?.ts > 0, `receipt ts: ${JSON.stringify(receipt)}`);
+    const unread = () => bob.getRoom(roomId).getUnreadNotificationCount(total) === 0;
+    unread.describe = () => `bob's unread count is ${bob.getRoom(roomId).getUnreadNotificationCount(total)}`;
+    await waitFor("bob's sync to report no unread notifications", unread, { on: [[bob, sdk.RoomEvent.UnreadNotifications]] });
+    await eventually("the server to count no unread notifications for bob", async () => {
+      const u = await serverUnread(bobReg.access_token, roomId);
+      return { ok: u?.notification_count === 0, unread_notifications: u };
+    });
+  });
+
+  await step("bob moves his fully-read marker and his sync carries it", async () => {
+    const marker = sentIds[MESSAGES - 1];
+    await withTimeout("setRoomReadMarkers", bob.setRoomReadMarkers(roomId, marker));
+    const check = () => bob.getRoom(roomId)?.getAccountData("m.fully_read")?.getContent().event_id === marker;
+    check.describe = () => `bob's m.fully_read is ${JSON.stringify(bob.getRoom(roomId)?.getAccountData("m.fully_read")?.getContent())}`;
+    await waitFor("bob's sync to carry his m.fully_read marker", check, { on: [[bob, sdk.RoomEvent.AccountData]] });
   });
 
   await step("alice enables megolm encryption in the room", async () => {
