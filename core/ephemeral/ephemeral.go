@@ -84,6 +84,15 @@ type Config struct {
 	// that times out wakes the room's syncs at once (time.AfterFunc
 	// natively). Without it, expiry is noticed at the next read.
 	AfterFunc func(d time.Duration, f func())
+	// OnTyping, when set, is called after each local user's typing
+	// request (federation sends it on as m.typing).
+	OnTyping func(roomID, userID string, typing bool)
+	// OnReceipt, when set, is called after a local user's public m.read
+	// receipt is durable (federation sends it on as m.receipt).
+	OnReceipt func(roomID, userID, eventID, threadID string, ts int64)
+	// OnPresence, when set, is called after a local user's presence
+	// change others are told of is durable (m.presence).
+	OnPresence func(userID string, status Status)
 }
 
 // Ephemeral holds the three sources.

@@ -115,6 +115,11 @@ func loadPresence(tx persist.Tx, userID string) (rec presenceRecord, found bool,
 // the record without telling (a refreshed last active time), or leave it
 // (returning false, false).
 func (p *Presence) update(ctx context.Context, userID string, change func(rec *presenceRecord, found bool) (write, publish bool)) error {
+	return p.updateHook(ctx, userID, true, change)
+}
+
+// updateHook is update; local says whether OnPresence hears of a change.
+func (p *Presence) updateHook(ctx context.Context, userID string, local bool, change func(rec *presenceRecord, found bool) (write, publish bool)) error {
 	pos := p.stream.Allocate()
 	finished := false
 	finish := func() {
@@ -125,6 +130,7 @@ func (p *Presence) update(ctx context.Context, userID string, change func(rec *p
 	}
 	defer finish()
 	published := false
+	var stored presenceRecord
 	err := p.cfg.Store.Update(ctx, func(tx persist.Tx) error {
 		published = false
 		rec, found, err := loadPresence(tx, userID)
@@ -156,13 +162,16 @@ func (p *Presence) update(ctx context.Context, userID string, change func(rec *p
 		if err != nil {
 			return err
 		}
-		published = publish
+		published, stored = publish, rec
 		return tx.Set(presenceKey(userID), raw)
 	})
 	if err != nil {
 		return fmt.Errorf("ephemeral: store presence: %w", err)
 	}
 	finish()
+	if published && local && p.cfg.OnPresence != nil {
+		p.cfg.OnPresence(userID, stored.status(p.cfg.Now()))
+	}
 	if published {
 		users, err := p.cfg.Rooms.SharedUsers(ctx, userID)
 		if err != nil {
@@ -191,6 +200,28 @@ func (p *Presence) Set(ctx context.Context, userID, presence string, statusMsg *
 		if presence == Online {
 			rec.LastActive = now
 		}
+		return true, changed
+	})
+}
+
+// SetRemote applies the presence of a user of another server (m.presence):
+// its state, status message and how long ago they were last active. The
+// caller (federation) has checked that the user belongs to the sending
+// server. OnPresence is not called.
+func (p *Presence) SetRemote(ctx context.Context, userID string, st Status) error {
+	switch st.Presence {
+	case Online, Unavailable, Offline:
+	default:
+		return fmt.Errorf("%w: presence must be online, unavailable or offline", ErrInvalid)
+	}
+	var lastActive int64
+	if st.LastActiveAgo != nil {
+		lastActive = p.cfg.Now().UnixMilli() - max(*st.LastActiveAgo, 0)
+	}
+	return p.updateHook(ctx, userID, false, func(rec *presenceRecord, found bool) (bool, bool) {
+		changed := !found || rec.Presence != st.Presence || !equalStatus(rec.StatusMsg, st.StatusMsg) || lastActive > rec.LastActive
+		rec.Presence, rec.StatusMsg = st.Presence, st.StatusMsg
+		rec.LastActive = max(rec.LastActive, lastActive)
 		return true, changed
 	})
 }

@@ -127,7 +127,7 @@ func (r *Receipts) Mark(ctx context.Context, userID, roomID string, markers ...M
 		if m.Type == FullyRead {
 			err = r.markFullyRead(ctx, userID, roomID, m)
 		} else {
-			err = r.receipt(ctx, userID, roomID, m)
+			err = r.receipt(ctx, userID, roomID, m, r.cfg.Now().UnixMilli(), true)
 		}
 		if err != nil {
 			return err
@@ -158,10 +158,22 @@ func (r *Receipts) markFullyRead(ctx context.Context, userID, roomID string, m r
 	return nil
 }
 
-// receipt stores an m.read or m.read.private receipt, first resetting the
-// user's notification counts.
-func (r *Receipts) receipt(ctx context.Context, userID, roomID string, m resolved) error {
-	if r.cfg.Read != nil {
+// MarkRemote applies an m.read receipt from another server (m.receipt)
+// at the remote timestamp ts. The caller (federation) has checked that the
+// user is joined and belongs to the sending server. The event must be in
+// the room's timeline (ErrUnknownEvent). OnReceipt is not called.
+func (r *Receipts) MarkRemote(ctx context.Context, userID, roomID, eventID, threadID string, ts int64) error {
+	c, err := r.check(ctx, roomID, Marker{Type: ReceiptRead, EventID: eventID, ThreadID: threadID})
+	if err != nil {
+		return err
+	}
+	return r.receipt(ctx, userID, roomID, c, ts, false)
+}
+
+// receipt stores an m.read or m.read.private receipt with timestamp ts,
+// first resetting a local user's notification counts.
+func (r *Receipts) receipt(ctx context.Context, userID, roomID string, m resolved, ts int64, local bool) error {
+	if local && r.cfg.Read != nil {
 		if err := r.cfg.Read.MarkRead(ctx, userID, roomID, m.ThreadID, m.pos); err != nil {
 			return err
 		}
@@ -176,7 +188,7 @@ func (r *Receipts) receipt(ctx context.Context, userID, roomID string, m resolve
 		}
 	}
 	defer finish()
-	rec := receiptRecord{EventID: m.EventID, TS: r.cfg.Now().UnixMilli(), Pos: pos, EventPos: m.pos}
+	rec := receiptRecord{EventID: m.EventID, TS: ts, Pos: pos, EventPos: m.pos}
 	value, err := json.Marshal(rec)
 	if err != nil {
 		return err
@@ -219,6 +231,9 @@ func (r *Receipts) receipt(ctx context.Context, userID, roomID string, m resolve
 		return nil
 	}
 	finish()
+	if local && m.Type == ReceiptRead && r.cfg.OnReceipt != nil {
+		r.cfg.OnReceipt(roomID, userID, m.EventID, m.ThreadID, ts)
+	}
 	if m.Type == ReceiptReadPrivate {
 		wakeWhenVisible(r.stream, pos, r.cfg.Wake, userID)
 		return nil

@@ -114,6 +114,22 @@ func (t *Typing) Set(ctx context.Context, userID, roomID string, typing bool, ti
 	if err := joined(ctx, t.cfg.Rooms, userID, roomID); err != nil {
 		return err
 	}
+	t.set(ctx, userID, roomID, typing, timeout)
+	if t.cfg.OnTyping != nil {
+		t.cfg.OnTyping(roomID, userID, typing)
+	}
+	return nil
+}
+
+// SetRemote applies a typing notification from another server (m.typing).
+// The caller (federation) has checked that the user is joined to the room
+// and belongs to the sending server; OnTyping is not called.
+func (t *Typing) SetRemote(ctx context.Context, userID, roomID string, typing bool, timeout time.Duration) {
+	t.set(ctx, userID, roomID, typing, timeout)
+}
+
+// set records a typing change and wakes the room.
+func (t *Typing) set(ctx context.Context, userID, roomID string, typing bool, timeout time.Duration) {
 	if timeout <= 0 {
 		timeout = DefaultTypingTimeout
 	}
@@ -145,7 +161,6 @@ func (t *Typing) Set(ctx context.Context, userID, roomID string, typing bool, ti
 		t.cfg.AfterFunc(timeout, t.expire)
 	}
 	t.wakeRooms(ctx, changed)
-	return nil
 }
 
 // Position returns the position of the latest typing change, first
