@@ -12,11 +12,12 @@ LDFLAGS  := -X main.version=$(VERSION)
 DATA     ?= ./data
 RUN_FLAGS ?= --data $(DATA)
 WASM_EXEC := $(GOROOT)/lib/wasm/go_js_wasm_exec
-# Flags for the native go test run; the race detector by default
-# (make test TESTFLAGS= skips it).
-TESTFLAGS ?= -race
+# Extra flags for the native go test run (make race runs it with -race).
+TESTFLAGS ?=
+# The matrix-js-sdk test's npm packages live beside it.
+JSSDK    := tests/jssdk
 
-.PHONY: all build wasm run test test-native test-wasm deps bench lint clean
+.PHONY: all build wasm run test test-native test-wasm deps bench lint race clean
 
 all: build wasm
 
@@ -40,8 +41,18 @@ deps:
 ## test: modules, lint, native tests, js/wasm builds and tests under Node
 test: deps lint test-native test-wasm
 
-test-native:
+test-native: $(JSSDK)/node_modules/.installed
 	$(GO) test -count=1 $(TESTFLAGS) ./...
+
+## race: the native tests under the race detector (slower; not part of make test)
+race:
+	$(MAKE) test-native TESTFLAGS=-race
+
+# The js-sdk test's packages, from the committed lock file; reinstalled only
+# when package.json or the lock file changes.
+$(JSSDK)/node_modules/.installed: $(JSSDK)/package.json $(JSSDK)/package-lock.json
+	npm ci --prefix $(JSSDK) --no-audit --no-fund
+	touch $@
 
 test-wasm:
 	GOOS=js GOARCH=wasm $(GO) build -o /dev/null ./cmd/wasm
@@ -60,4 +71,4 @@ lint:
 
 ## clean: remove build outputs (not the data directory)
 clean:
-	rm -rf bin web/hearth.wasm web/wasm_exec.js
+	rm -rf bin web/hearth.wasm web/wasm_exec.js $(JSSDK)/node_modules
