@@ -154,7 +154,10 @@ func (s *Service) UploadCrossSigningKeys(ctx context.Context, userID string, up 
 			}
 		}
 	}
-	return s.updateLists(ctx, func(tx persist.Tx, c *changeSet) error {
+	// The user-signing key is private to its owner: other servers hear
+	// only of the master and self-signing keys.
+	var published []*crossKey
+	err = s.updateLists(ctx, func(tx persist.Tx, c *changeSet) error {
 		master, hasMaster, err := readCrossKey(tx, userID, UsageMaster)
 		if err != nil {
 			return err
@@ -206,8 +209,27 @@ func (s *Service) UploadCrossSigningKeys(ctx context.Context, userID string, up 
 			}
 		}
 		c.mark(userID)
+		published = nil
+		for _, k := range changed {
+			if k.usage != UsageUserSigning {
+				published = append(published, k)
+			}
+		}
 		return nil
 	})
+	if err != nil || len(published) == 0 || s.hooks.OnSigningKeyChange == nil {
+		return err
+	}
+	var master, selfSigning json.RawMessage
+	for _, k := range published {
+		if k.usage == UsageMaster {
+			master = k.raw
+		} else {
+			selfSigning = k.raw
+		}
+	}
+	s.hooks.OnSigningKeyChange(userID, master, selfSigning)
+	return nil
 }
 
 // Failures maps user ID to key ID to why a signature was not stored.

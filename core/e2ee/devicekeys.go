@@ -122,6 +122,7 @@ func (s *Service) UploadKeys(ctx context.Context, userID, deviceID string, up Up
 		}
 	}
 	var counts map[string]int
+	var changedAt uint64
 	update := s.updateLists
 	if dk == nil {
 		// Only device keys change the device list: leave its stream be.
@@ -133,8 +134,10 @@ func (s *Service) UploadKeys(ctx context.Context, userID, deviceID string, up Up
 			if err != nil {
 				return err
 			}
+			changedAt = 0
 			if changed {
 				c.mark(userID)
+				changedAt = c.pos
 			}
 		}
 		st, err := readOTKState(tx, userID, deviceID)
@@ -152,6 +155,9 @@ func (s *Service) UploadKeys(ctx context.Context, userID, deviceID string, up Up
 	})
 	if err != nil {
 		return nil, fmt.Errorf("e2ee: uploading keys of %s %s: %w", userID, deviceID, err)
+	}
+	if changedAt != 0 && s.hooks.OnDeviceChange != nil && s.isLocal(userID) {
+		s.hooks.OnDeviceChange(userID, deviceID, false, dk, changedAt)
 	}
 	return withDefaultCount(counts), nil
 }

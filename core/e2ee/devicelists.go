@@ -58,7 +58,10 @@ func lastListPos(tx persist.Tx) (uint64, error) {
 }
 
 // changeSet collects the users whose device lists a transaction changes.
-type changeSet struct{ users []string }
+type changeSet struct {
+	users []string
+	pos   uint64 // the change's position, set by updateLists
+}
 
 // mark records that user's device list changes.
 func (c *changeSet) mark(user string) {
@@ -75,7 +78,7 @@ func (s *Service) updateLists(ctx context.Context, fn func(tx persist.Tx, c *cha
 	pos := s.lists.Allocate()
 	var c changeSet
 	err := s.db.Update(ctx, func(tx persist.Tx) error {
-		c = changeSet{}
+		c = changeSet{pos: pos}
 		if err := fn(tx, &c); err != nil {
 			return err
 		}
@@ -205,13 +208,17 @@ func (s *Service) DeleteDevice(ctx context.Context, userID, deviceID string) err
 	if !validName(userID) || !validName(deviceID) {
 		return nil // no such device was ever stored
 	}
+	var had bool
+	var pos uint64
 	err := s.updateLists(ctx, func(tx persist.Tx, c *changeSet) error {
-		_, had, err := get(tx, deviceKeysKey(userID, deviceID))
+		var err error
+		_, had, err = get(tx, deviceKeysKey(userID, deviceID))
 		if err != nil {
 			return err
 		}
 		if had {
 			c.mark(userID)
+			pos = c.pos
 		}
 		// The device's signature of the master key goes with it.
 		if master, ok, err := readCrossKey(tx, userID, UsageMaster); err != nil {
@@ -241,6 +248,9 @@ func (s *Service) DeleteDevice(ctx context.Context, userID, deviceID string) err
 	})
 	if err != nil {
 		return fmt.Errorf("e2ee: deleting device %s of %s: %w", deviceID, userID, err)
+	}
+	if had && s.hooks.OnDeviceChange != nil && s.isLocal(userID) {
+		s.hooks.OnDeviceChange(userID, deviceID, true, nil, pos)
 	}
 	// The inbox may be long: empty it in bounded transactions.
 	if err := s.deleteRange(ctx, inboxPrefix(userID, deviceID), nil); err != nil {

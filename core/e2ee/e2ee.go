@@ -95,6 +95,15 @@ type Config struct {
 	// Wake wakes the syncs of users after a durable change they should
 	// see (notify.Notifier.Wake). Nil wakes nobody.
 	Wake func(users ...string)
+	// OnDeviceChange, when set, is called after a local device's keys are
+	// stored or a device with keys is deleted, with the device list
+	// stream position of the change (federation sends
+	// m.device_list_update).
+	OnDeviceChange func(userID, deviceID string, deleted bool, keys json.RawMessage, streamID uint64)
+	// OnSigningKeyChange, when set, is called after a local user's
+	// cross-signing keys change; master or selfSigning is nil when not
+	// uploaded (federation sends m.signing_key_update).
+	OnSigningKeyChange func(userID string, master, selfSigning json.RawMessage)
 }
 
 // Service is the end-to-end encryption store. It is safe for concurrent
@@ -105,6 +114,7 @@ type Service struct {
 	devices    Devices
 	members    RoomMembers
 	remote     Remote
+	hooks      Config
 
 	lists    *stream // device list changes
 	toDevice *stream // to-device messages
@@ -128,6 +138,7 @@ func New(ctx context.Context, cfg Config) (*Service, error) {
 		devices:    cfg.Devices,
 		members:    cfg.Members,
 		remote:     cfg.Remote,
+		hooks:      cfg,
 	}
 	var lastList, lastToDevice uint64
 	err := s.db.View(ctx, func(tx persist.Tx) error {

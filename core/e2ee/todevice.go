@@ -110,10 +110,6 @@ func (s *Service) SendToDevice(ctx context.Context, sender, senderDevice, eventT
 		}
 	}
 
-	type delivery struct {
-		user, device string
-		msg          []byte
-	}
 	var deliveries []delivery
 	for user, devices := range local {
 		known, err := s.devices.Devices(ctx, user)
@@ -135,6 +131,18 @@ func (s *Service) SendToDevice(ctx context.Context, sender, senderDevice, eventT
 		}
 	}
 
+	return s.deliver(ctx, txn, deliveries)
+}
+
+// delivery is one message for one local device's inbox.
+type delivery struct {
+	user, device string
+	msg          []byte
+}
+
+// deliver stores deliveries in their inboxes at one new position, with
+// the transaction record txn, unless txn is recorded already.
+func (s *Service) deliver(ctx context.Context, txn []byte, deliveries []delivery) error {
 	pos := s.toDevice.Allocate()
 	var delivered []string
 	err := s.db.Update(ctx, func(tx persist.Tx) error {
