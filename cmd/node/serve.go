@@ -15,6 +15,9 @@ import (
 
 	"hearth/core/homeserver"
 	"hearth/persist/badger"
+	"hearth/transport"
+	"hearth/transport/https"
+	"hearth/transport/selfcert"
 )
 
 // shutdownTimeout bounds how long in-flight requests may take to finish
@@ -51,10 +54,28 @@ func serve(ctx context.Context, c *config, e env, log *slog.Logger) error {
 			return err
 		}
 	}
-	cert, err := loadTLS(c, certHosts(c.ServerName, c.FederationListen), time.Now(), log)
-	if err != nil {
+	// A self-certifying node's name is its key (and the federation port),
+	// so the federation listener opens first to learn the port.
+	var fedLn net.Listener
+	var cert tls.Certificate
+	if c.SelfCertifying {
+		if fedLn, err = net.Listen("tcp", c.FederationListen); err != nil {
+			return fmt.Errorf("federation listener: %w", err)
+		}
+		port := uint16(fedLn.Addr().(*net.TCPAddr).Port)
+		c.ServerName = selfcert.NameWithPort(key.Public(), port)
+		key.ID = selfcert.KeyID
+		if cert, err = selfcert.Certificate(key.Private, c.ServerName, time.Now(), rand.Reader); err != nil {
+			fedLn.Close()
+			return fmt.Errorf("self-certifying certificate: %w", err)
+		}
+	} else if cert, err = loadTLS(c, certHosts(c.ServerName, c.FederationListen), time.Now(), log); err != nil {
 		return err
 	}
+	transports := transport.Single{Transport: https.New(https.Options{
+		AllowPrivate:       c.FederationAllowPrivate,
+		InsecureSkipVerify: c.FederationTLSSkipVerify,
+	})}
 
 	store, err := badger.Open(filepath.Join(c.Data, dbDir), badger.WithLogger(log))
 	if err != nil {
@@ -80,6 +101,7 @@ func serve(ctx context.Context, c *config, e env, log *slog.Logger) error {
 		RateLimit:                c.RateLimit,
 		Version:                  version,
 		AfterFunc:                func(d time.Duration, f func()) { time.AfterFunc(d, f) },
+		Transports:               transports,
 	})
 	if err != nil {
 		return err
@@ -87,12 +109,16 @@ func serve(ctx context.Context, c *config, e env, log *slog.Logger) error {
 
 	clientLn, err := net.Listen("tcp", c.ClientListen)
 	if err != nil {
+		if fedLn != nil {
+			fedLn.Close()
+		}
 		return fmt.Errorf("client listener: %w", err)
 	}
-	fedLn, err := net.Listen("tcp", c.FederationListen)
-	if err != nil {
-		clientLn.Close()
-		return fmt.Errorf("federation listener: %w", err)
+	if fedLn == nil {
+		if fedLn, err = net.Listen("tcp", c.FederationListen); err != nil {
+			clientLn.Close()
+			return fmt.Errorf("federation listener: %w", err)
+		}
 	}
 	clientURL := "http://" + clientLn.Addr().String()
 	fedURL := "https://" + fedLn.Addr().String()

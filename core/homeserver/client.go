@@ -32,6 +32,7 @@ import (
 // them, built once per Server.
 type clientAPI struct {
 	log      func(msg string, args ...any)
+	fed      *federation
 	dag      *room.DAG
 	notifier *notify.Notifier
 	members  *ephemeral.DAGRooms
@@ -54,7 +55,7 @@ type clientAPI struct {
 // server's store and accounts.
 func (s *Server) newClientAPI(ctx context.Context) (*clientAPI, error) {
 	cfg := s.cfg
-	c := &clientAPI{notifier: notify.New(), log: s.log.Error}
+	c := &clientAPI{notifier: notify.New(), log: s.log.Error, fed: s.fed}
 	var err error
 	if c.dag, err = room.New(ctx, room.Config{
 		ServerName: cfg.ServerName,
@@ -62,9 +63,13 @@ func (s *Server) newClientAPI(ctx context.Context) (*clientAPI, error) {
 		Store:      cfg.Store,
 		Now:        cfg.Now,
 		Rand:       cfg.Rand,
+		Keys:       s.fed.ring,
 		OnAccepted: c.onAccepted,
 		Index:      c.index,
 	}); err != nil {
+		return nil, err
+	}
+	if err := s.fed.afterDAG(ctx, s, c.dag); err != nil {
 		return nil, err
 	}
 	c.members = ephemeral.NewDAGRooms(c.dag, cfg.ServerName)
@@ -107,7 +112,7 @@ func (s *Server) newClientAPI(ctx context.Context) (*clientAPI, error) {
 		return nil, err
 	}
 	txns := txn.New(cfg.Store)
-	if c.rooms, err = rooms.New(rooms.Config{
+	roomsCfg := rooms.Config{
 		DAG:        c.dag,
 		Store:      cfg.Store,
 		ServerName: cfg.ServerName,
@@ -116,7 +121,12 @@ func (s *Server) newClientAPI(ctx context.Context) (*clientAPI, error) {
 		Profiles:   accountProfiles{s.accounts},
 		Txns:       txns,
 		Logger:     s.log,
-	}); err != nil {
+	}
+	if s.fed.joiner != nil {
+		roomsCfg.RemoteJoiner = s.fed.joiner
+		roomsCfg.RemoteAliases = s.fed.joiner
+	}
+	if c.rooms, err = rooms.New(roomsCfg); err != nil {
 		return nil, err
 	}
 	if c.syncer, err = syncer.New(syncer.Config{
@@ -203,6 +213,9 @@ func (c *clientAPI) close() {
 // when the event is. The DAG exists before the room endpoints do; events
 // added before then (none, in practice) are not indexed.
 func (c *clientAPI) index(tx persist.Tx, a room.Added) error {
+	if err := c.fed.index(tx, a); err != nil {
+		return err
+	}
 	if c.rooms == nil {
 		return nil
 	}
@@ -216,6 +229,7 @@ func (c *clientAPI) onAccepted(a room.Added) {
 	if c.notif != nil {
 		c.notif.Observe(context.Background(), a.Event, a.Pos)
 	}
+	c.fed.accepted(a)
 	go c.wakeRoom(a)
 }
 

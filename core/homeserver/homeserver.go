@@ -20,6 +20,7 @@ import (
 	"hearth/core/accounts"
 	"hearth/core/signing"
 	"hearth/persist"
+	"hearth/transport"
 )
 
 // Registration says who may create an account through the client API.
@@ -99,6 +100,10 @@ type Config struct {
 	// that expiring typing notifications wake syncs at once; without it
 	// expiry is noticed at the next read.
 	AfterFunc func(d time.Duration, f func())
+	// Transports picks how other servers are reached; nil means no
+	// outbound federation (inbound requests are still served). Outbound
+	// federation also needs AfterFunc, which schedules retries.
+	Transports transport.Chooser
 }
 
 // Server is a homeserver. Its handlers are safe for concurrent use.
@@ -107,6 +112,7 @@ type Server struct {
 	log      *slog.Logger
 	accounts *accounts.Accounts
 	client   *clientAPI
+	fed      *federation
 	// closing ends when Close is called; it bounds long-polling reads.
 	closing context.Context
 	close   context.CancelFunc
@@ -175,7 +181,13 @@ func New(cfg Config) (*Server, error) {
 		return nil, fmt.Errorf("homeserver: %w", err)
 	}
 	s.accounts = acc
+	if s.fed, err = s.newFederation(); err != nil {
+		return nil, fmt.Errorf("homeserver: %w", err)
+	}
 	if s.client, err = s.newClientAPI(context.Background()); err != nil {
+		return nil, fmt.Errorf("homeserver: %w", err)
+	}
+	if err := s.fed.newHandlers(s, s.client); err != nil {
 		return nil, fmt.Errorf("homeserver: %w", err)
 	}
 	if cfg.RateLimit > 0 {
@@ -190,6 +202,7 @@ func New(cfg Config) (*Server, error) {
 // stays open: it belongs to the caller.
 func (s *Server) Close() {
 	s.close()
+	s.fed.close()
 	s.client.close()
 }
 
@@ -246,6 +259,7 @@ func (s *Server) FederationHandler() http.Handler {
 	mux.HandleFunc("GET /health", s.health)
 	mux.HandleFunc("GET /_matrix/key/v2/server", s.serverKeys)
 	mux.HandleFunc("GET /_matrix/federation/v1/version", s.federationVersion)
+	s.fed.register(mux, s)
 	return s.logRequests("federation", matrixMux{mux})
 }
 

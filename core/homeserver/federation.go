@@ -1,0 +1,188 @@
+package homeserver
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+
+	"hearth/core/fedauth"
+	"hearth/core/fedclient"
+	"hearth/core/fedjoin"
+	"hearth/core/fedsender"
+	"hearth/core/fedserver"
+	"hearth/core/keyring"
+	"hearth/core/room"
+	"hearth/persist"
+	"hearth/transport"
+)
+
+// federation is the server-server side of a Server: the key ring, the
+// signed client, the sender of outbound transactions, the joiner and the
+// inbound handlers. Without Config.Transports there is no outbound
+// federation: no sender and no joiner; inbound requests are still served.
+type federation struct {
+	client   *fedclient.Client
+	ring     *keyring.Ring
+	sender   *fedsender.Sender
+	joiner   *fedjoin.Joiner
+	handlers *fedserver.Handlers
+}
+
+// unreachable is the transport chooser of a server without outbound
+// federation.
+type unreachable struct{}
+
+func (unreachable) Choose(dest string) (transport.Transport, error) {
+	return nil, fmt.Errorf("%w: outbound federation is off (%s)", transport.ErrUnreachable, dest)
+}
+
+// newFederation builds the client and the key ring, which the DAG needs
+// before anything else.
+func (s *Server) newFederation() (*federation, error) {
+	chooser := s.cfg.Transports
+	if chooser == nil {
+		chooser = unreachable{}
+	}
+	f := &federation{}
+	var err error
+	if f.client, err = fedclient.New(fedclient.Config{
+		ServerName: s.cfg.ServerName, Key: s.cfg.SigningKey, Transports: chooser, Now: s.cfg.Now,
+	}); err != nil {
+		return nil, err
+	}
+	if f.ring, err = keyring.New(keyring.Config{
+		ServerName:  s.cfg.ServerName,
+		Key:         s.cfg.SigningKey,
+		KeyValidity: s.cfg.KeyValidity,
+		Store:       s.cfg.Store,
+		Fetcher:     f.client,
+		Now:         s.cfg.Now,
+	}); err != nil {
+		return nil, err
+	}
+	return f, nil
+}
+
+// outbound reports whether this server sends to other servers.
+func (s *Server) outbound() bool { return s.cfg.Transports != nil && s.cfg.AfterFunc != nil }
+
+// afterDAG builds what needs the DAG: the sender and the joiner.
+func (f *federation) afterDAG(ctx context.Context, s *Server, dag *room.DAG) error {
+	if !s.outbound() {
+		return nil
+	}
+	var err error
+	if f.sender, err = fedsender.New(ctx, fedsender.Config{
+		ServerName: s.cfg.ServerName,
+		Store:      s.cfg.Store,
+		Client:     f.client,
+		Rooms:      dag,
+		Now:        s.cfg.Now,
+		AfterFunc:  s.cfg.AfterFunc,
+		Logger:     s.log,
+	}); err != nil {
+		return err
+	}
+	f.joiner, err = fedjoin.New(fedjoin.Config{
+		ServerName: s.cfg.ServerName, Key: s.cfg.SigningKey, DAG: dag, Client: f.client, Now: s.cfg.Now, Rand: s.cfg.Rand,
+	})
+	return err
+}
+
+// index is the federation part of room.Config.Index: it records local
+// events for the sender inside the event's own transaction.
+func (f *federation) index(tx persist.Tx, a room.Added) error {
+	if f == nil || f.sender == nil {
+		return nil
+	}
+	return f.sender.Index(tx, a)
+}
+
+// accepted is the federation part of room.Config.OnAccepted: it wakes the
+// sender's fan-out of local events to the room's other servers.
+func (f *federation) accepted(a room.Added) {
+	if f == nil || f.sender == nil {
+		return
+	}
+	f.sender.Accepted(a)
+}
+
+// newHandlers builds the inbound handlers over the client API's services.
+func (f *federation) newHandlers(s *Server, c *clientAPI) error {
+	cfg := fedserver.Config{
+		ServerName: s.cfg.ServerName,
+		Key:        s.cfg.SigningKey,
+		DAG:        c.dag,
+		Store:      s.cfg.Store,
+		Now:        s.cfg.Now,
+		EventKeys:  f.ring,
+		Aliases:    c.rooms,
+		Profiles:   localProfiles{s},
+		Devices:    localDevices{s},
+		Keys:       c.e2ee,
+		Media:      c.media,
+		OnInvite:   func(user string) { c.notifier.Wake(user) },
+		Logger:     s.log,
+	}
+	if s.outbound() {
+		cfg.Client = f.client
+	}
+	var err error
+	f.handlers, err = fedserver.New(cfg)
+	return err
+}
+
+// register adds the federation routes to mux.
+func (f *federation) register(mux *http.ServeMux, s *Server) {
+	q := f.ring.QueryHandler()
+	mux.Handle("POST /_matrix/key/v2/query", q)
+	mux.Handle("GET /_matrix/key/v2/query/{serverName}", q)
+	auth := fedauth.Middleware(fedauth.Config{
+		ServerName: s.cfg.ServerName,
+		Keys:       f.ring,
+		ACL:        f.handlers.ACL,
+	})
+	wrap := func(h http.Handler) http.Handler {
+		inner := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if f.sender != nil {
+				f.sender.PeerSeen(fedauth.Origin(r.Context()))
+			}
+			h.ServeHTTP(w, r)
+		})
+		return auth(inner)
+	}
+	f.handlers.Register(mux, wrap)
+}
+
+// close stops the sender.
+func (f *federation) close() {
+	if f != nil && f.sender != nil {
+		f.sender.Close()
+	}
+}
+
+// localProfiles answers federation profile queries from the accounts.
+type localProfiles struct{ s *Server }
+
+func (p localProfiles) LocalProfile(ctx context.Context, userID string) (string, string, bool, error) {
+	prof, err := p.s.accounts.Profile(ctx, userID)
+	if err != nil {
+		return "", "", false, nil
+	}
+	return prof.DisplayName, prof.AvatarURL, true, nil
+}
+
+// localDevices lists devices for /user/devices.
+type localDevices struct{ s *Server }
+
+func (d localDevices) DeviceList(ctx context.Context, userID string) ([]fedclient.Device, error) {
+	devs, err := d.s.accounts.Devices(ctx, userID)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]fedclient.Device, len(devs))
+	for i, dev := range devs {
+		out[i] = fedclient.Device{DeviceID: dev.ID, DisplayName: dev.DisplayName}
+	}
+	return out, nil
+}
