@@ -2,6 +2,7 @@ package room
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
@@ -338,11 +339,15 @@ func (d *DAG) StateBefore(ctx context.Context, id string) (State, error) {
 		var groups []uint64
 		for _, p := range ce.pdu.PrevEvents() {
 			pe, err := d.load(tx, p)
-			if err != nil {
+			if err != nil && !errors.Is(err, ErrUnknownEvent) {
 				return err
 			}
-			if pe.rec.group == 0 {
-				return fmt.Errorf("room: no state is known at %s", p)
+			if err != nil || pe.rec.group == 0 {
+				// An event placed with a given state (a join imported
+				// from another server) follows outliers: its state
+				// before is what its own state group was built on.
+				s, err = d.importedBefore(tx, ce)
+				return err
 			}
 			groups = append(groups, pe.rec.group)
 		}
@@ -350,6 +355,33 @@ func (d *DAG) StateBefore(ctx context.Context, id string) (State, error) {
 		return err
 	})
 	return s, err
+}
+
+// importedBefore returns the state before an event whose prev events have
+// no known state: the state after it, or for a state event the parent of
+// its state group, which add stored as the state before it.
+func (d *DAG) importedBefore(tx persist.Tx, ce cachedEvent) (State, error) {
+	if ce.rec.group == 0 {
+		return nil, fmt.Errorf("room: no state is known before %s", ce.pdu.ID())
+	}
+	after, err := d.groups.load(tx, ce.rec.group)
+	if err != nil || !ce.pdu.IsState() {
+		return after, err
+	}
+	raw, err := tx.Get(groupKey(ce.rec.group))
+	if err != nil {
+		return nil, fmt.Errorf("room: load state group: %w", err)
+	}
+	var sg stateGroup
+	if err := json.Unmarshal(raw, &sg); err != nil {
+		return nil, fmt.Errorf("room: decode state group: %w", err)
+	}
+	if sg.Parent != 0 && len(sg.Delta) == 1 && sg.Delta[0][0] == ce.pdu.StateTuple().Type && sg.Delta[0][1] == ce.pdu.StateTuple().StateKey {
+		return d.groups.load(tx, sg.Parent)
+	}
+	before := after.clone()
+	delete(before, ce.pdu.StateTuple())
+	return before, nil
 }
 
 // CurrentState returns the room's current state.
