@@ -121,7 +121,7 @@ func (j *Joiner) JoinRemote(ctx context.Context, target string, servers []string
 			return roomID, nil
 		}
 		lastErr = err
-		var me *matrixerr.Error
+		var me matrixerr.Error
 		if errors.As(err, &me) && me.Status == http.StatusForbidden {
 			return "", err
 		}

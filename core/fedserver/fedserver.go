@@ -207,7 +207,7 @@ func writeErr(w http.ResponseWriter, err error) {
 			"errcode": "M_INCOMPATIBLE_ROOM_VERSION", "error": iv.Error(), "room_version": string(iv)})
 		return
 	}
-	var me *matrixerr.Error
+	var me matrixerr.Error
 	if errors.As(err, &me) {
 		matrixerr.Write(w, me)
 		return
