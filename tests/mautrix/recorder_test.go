@@ -21,11 +21,17 @@ type recorder struct {
 }
 
 // startSync runs cli's mautrix sync loop until the test ends and records what
-// its DefaultSyncer dispatches.
-func startSync(t *testing.T, cli *mautrix.Client) *recorder {
+// its DefaultSyncer dispatches. Each setup func runs on the new syncer, which
+// is already cli.Syncer, before the recorder's handler is added and the loop
+// starts.
+func startSync(t *testing.T, cli *mautrix.Client, setup ...func(*mautrix.DefaultSyncer)) *recorder {
 	t.Helper()
 	rec := &recorder{moved: make(chan struct{})}
 	syncer := mautrix.NewDefaultSyncer()
+	cli.Syncer = syncer
+	for _, f := range setup {
+		f(syncer)
+	}
 	syncer.OnEvent(func(_ context.Context, evt *event.Event) {
 		rec.mu.Lock()
 		rec.events = append(rec.events, evt)
@@ -39,7 +45,6 @@ func startSync(t *testing.T, cli *mautrix.Client) *recorder {
 		rec.mu.Unlock()
 		return true
 	})
-	cli.Syncer = syncer
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- cli.SyncWithContext(ctx) }()
