@@ -13,6 +13,7 @@ import (
 	"hearth/core/clientapi/account"
 	"hearth/core/clientapi/keys"
 	clientmedia "hearth/core/clientapi/media"
+	"hearth/core/clientapi/profile"
 	"hearth/core/clientapi/rooms"
 	"hearth/core/clientapi/syncapi"
 	"hearth/core/clientapi/userdata"
@@ -49,6 +50,7 @@ type clientAPI struct {
 	sync     *syncapi.Handlers
 	userdata *userdata.Handlers
 	mediaAPI *clientmedia.Handlers
+	profile  *profile.Handlers
 }
 
 // newClientAPI builds the services and handlers of the client API over the
@@ -188,6 +190,14 @@ func (s *Server) newClientAPI(ctx context.Context) (*clientAPI, error) {
 	if c.mediaAPI, err = clientmedia.New(clientmedia.Config{Repo: c.media}); err != nil {
 		return nil, err
 	}
+	if c.profile, err = profile.New(profile.Config{
+		ServerName: cfg.ServerName,
+		Accounts:   s.accounts,
+		DAG:        c.dag,
+		Logger:     s.log,
+	}); err != nil {
+		return nil, err
+	}
 	return c, nil
 }
 
@@ -200,6 +210,7 @@ func (c *clientAPI) register(mux *http.ServeMux, auth clientapi.Authenticator) {
 	c.sync.Register(rt)
 	c.userdata.Register(rt)
 	c.mediaAPI.Register(rt)
+	c.profile.Register(rt)
 }
 
 // close stops the background work of the services.
