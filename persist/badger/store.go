@@ -24,6 +24,7 @@ type Option func(*config)
 type config struct {
 	logger       *slog.Logger
 	memTableSize int64
+	reserve      int64
 }
 
 // WithLogger sends BadgerDB's warnings and errors to l; its informational
@@ -53,6 +54,13 @@ type Store struct {
 	// sync makes committed writes durable: db.Sync, replaced in tests.
 	sync func() error
 
+	// dir is the BadgerDB directory; freeSpace returns the bytes free on
+	// its filesystem (statfsFree, replaced in tests). See checkSpace.
+	dir          string
+	freeSpace    func() (int64, error)
+	reserve      int64
+	memTableSize int64
+
 	// writeTs is the commit timestamp of the last durable group. Only the
 	// writer goroutine uses it.
 	writeTs uint64
@@ -77,7 +85,7 @@ var _ persist.Store = (*Store)(nil)
 
 // Open opens the store in dir, creating it if needed.
 func Open(dir string, opts ...Option) (*Store, error) {
-	cfg := config{logger: slog.Default(), memTableSize: 64 << 20}
+	cfg := config{logger: slog.Default(), memTableSize: 64 << 20, reserve: defaultReserve}
 	for _, o := range opts {
 		o(&cfg)
 	}
@@ -110,6 +118,8 @@ func Open(dir string, opts ...Option) (*Store, error) {
 		readers: make(map[uint64]int),
 	}
 	s.sync = db.Sync
+	s.dir, s.reserve, s.memTableSize = dir, cfg.reserve, bopts.MemTableSize
+	s.freeSpace = func() (int64, error) { return statfsFree(dir) }
 	s.idle.L = &s.mu
 	go s.writeLoop()
 	return s, nil

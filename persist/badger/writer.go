@@ -214,7 +214,9 @@ func (g *group) flush() error {
 		// The members read what the previous group wrote: if its sync
 		// failed, they fail too.
 		if err = g.s.failure(); err == nil {
-			err = g.s.commit(&g.overlay)
+			if err = g.s.checkSpace(g.used.raw); err == nil {
+				err = g.s.commit(&g.overlay)
+			}
 		}
 	}
 	if g.base != nil {

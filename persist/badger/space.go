@@ -1,0 +1,72 @@
+//go:build !js
+
+package badger
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+)
+
+// ErrNoSpace is wrapped by the error of an Update refused because the
+// filesystem holding the store is (nearly) full.
+//
+// BadgerDB writes its write-ahead log and value log through memory maps of
+// sparse files, so it takes disk space only when a page is first written.
+// When the filesystem has no space left for that page, the kernel answers
+// with SIGBUS, which kills the process: BadgerDB never sees an error. So
+// the store checks the free space itself before committing a group, and
+// refuses the group, leaving the database as it was, unless the space left
+// afterwards covers the group's writes twice (log and value log), a flush of
+// every memtable into a table file, and the reserve (see
+// WithFreeSpaceReserve). Writes resume by themselves once space is freed.
+var ErrNoSpace = errors.New("persist/badger: not enough free disk space")
+
+// defaultReserve is the free space the store leaves on its filesystem by
+// default: room for BadgerDB's manifest, discard stats and the pages it
+// reads past the end of its logs when it opens them again.
+const defaultReserve = 4 << 20
+
+// WithFreeSpaceReserve sets the free space, in bytes, that the store keeps
+// on its filesystem: 4 MiB by default. A negative n turns the check off.
+// See ErrNoSpace.
+func WithFreeSpaceReserve(n int64) Option {
+	return func(c *config) { c.reserve = n }
+}
+
+// checkSpace returns an error wrapping ErrNoSpace if writing raw bytes of
+// keys and values could run the filesystem out of space.
+func (s *Store) checkSpace(raw int64) error {
+	if s.reserve < 0 {
+		return nil
+	}
+	free, err := s.freeSpace()
+	if err != nil {
+		return nil // unknown: let BadgerDB try
+	}
+	need := 2*raw + s.reserve
+	// Fast path: even full memtables (the one written and one being
+	// flushed) fit.
+	if free >= need+2*s.memTableSize {
+		return nil
+	}
+	need += memTableBytes(s.dir)
+	if free >= need {
+		return nil
+	}
+	return fmt.Errorf("persist/badger: commit: %w: %d bytes free on the filesystem of %s, %d needed", ErrNoSpace, free, s.dir, need)
+}
+
+// memTableBytes returns the disk space taken by the memtables' logs in
+// dir, which flushing them into table files takes again.
+func memTableBytes(dir string) int64 {
+	files, _ := filepath.Glob(filepath.Join(dir, "*.mem"))
+	var n int64
+	for _, f := range files {
+		if fi, err := os.Stat(f); err == nil {
+			n += allocatedBytes(fi)
+		}
+	}
+	return n
+}
