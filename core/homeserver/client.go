@@ -191,10 +191,11 @@ func (s *Server) newClientAPI(ctx context.Context) (*clientAPI, error) {
 		return nil, err
 	}
 	if c.profile, err = profile.New(profile.Config{
-		ServerName: cfg.ServerName,
-		Accounts:   s.accounts,
-		DAG:        c.dag,
-		Logger:     s.log,
+		ServerName:  cfg.ServerName,
+		Accounts:    s.accounts,
+		DAG:         c.dag,
+		PublicRooms: c.rooms,
+		Logger:      s.log,
 	}); err != nil {
 		return nil, err
 	}

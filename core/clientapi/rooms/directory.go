@@ -420,3 +420,18 @@ func (h *Handlers) publicRooms(w http.ResponseWriter, r *http.Request, req publi
 	resp["chunk"] = chunk
 	clientapi.WriteJSON(w, http.StatusOK, resp)
 }
+
+// PublishedRooms returns up to limit rooms published in the room directory,
+// in room ID order, for searches that include public rooms' members.
+func (h *Handlers) PublishedRooms(ctx context.Context, limit int) ([]string, error) {
+	var ids []string
+	err := h.cfg.Store.View(ctx, func(tx persist.Tx) error {
+		it := tx.Iterate(persist.IterOptions{Prefix: []byte(prefixPublished), KeysOnly: true})
+		defer it.Close()
+		for len(ids) < limit && it.Next() {
+			ids = append(ids, string(it.Key()[len(prefixPublished):]))
+		}
+		return it.Err()
+	})
+	return ids, err
+}

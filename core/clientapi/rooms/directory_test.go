@@ -153,6 +153,10 @@ func TestPublicRooms(t *testing.T) {
 	if !equal(seen, ids) {
 		t.Errorf("listed %v, want %v", seen, ids)
 	}
+	published, err := hs.h.PublishedRooms(context.Background(), 4)
+	if err != nil || !equal(published, ids[:4]) {
+		t.Errorf("PublishedRooms(4) = %v, %v; want %v", published, err, ids[:4])
+	}
 
 	found := hs.do("alice", "POST", "/publicRooms", map[string]any{"filter": map[string]any{"generic_search_term": "neEDLE"}}).ok().obj()["chunk"].([]any)
 	if len(found) != 1 {
