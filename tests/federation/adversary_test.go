@@ -75,7 +75,10 @@ func TestAdversarialPeer(t *testing.T) {
 		}
 		return pdu.JSON()
 	}
-	text := func(s string) json.RawMessage { b, _ := json.Marshal(map[string]string{"msgtype": "m.text", "body": s}); return b }
+	text := func(s string) json.RawMessage {
+		b, _ := json.Marshal(map[string]string{"msgtype": "m.text", "body": s})
+		return b
+	}
 	aliceKey := alice.user
 	forged := []json.RawMessage{
 		// A message of a user who never joined: rejected by the auth rules.
