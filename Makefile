@@ -17,7 +17,7 @@ TESTFLAGS ?=
 # The matrix-js-sdk test's npm packages live beside it.
 JSSDK    := tests/jssdk
 
-.PHONY: all build wasm run test test-native test-wasm deps bench lint race clean
+.PHONY: all build wasm run test test-native test-clients test-wasm deps bench lint race clean
 
 all: build wasm
 
@@ -34,15 +34,22 @@ wasm:
 run: build
 	./bin/hearth serve $(RUN_FLAGS)
 
-## deps: download the modules
+## deps: download the modules (the main module and the mautrix test module)
 deps:
 	$(GO) mod download
+	cd tests/mautrix && $(GO) mod download
 
-## test: modules, lint, native tests, js/wasm builds and tests under Node
-test: deps lint test-native test-wasm
+## test: modules, lint, native tests (with matrix-js-sdk and matrix-nio against a real hearth),
+## mautrix-go against a real hearth, js/wasm builds and tests under Node
+test: deps lint test-native test-clients test-wasm
 
 test-native: $(JSSDK)/node_modules/.installed
 	$(GO) test -count=1 $(TESTFLAGS) ./...
+
+# mautrix-go is its own module so the main module never depends on it; its
+# pure-Go olm (tag goolm) needs neither cgo nor libolm.
+test-clients:
+	cd tests/mautrix && $(GO) test -count=1 -tags goolm ./...
 
 ## race: the native tests under the race detector (slower; not part of make test)
 race:
