@@ -92,7 +92,7 @@ func (s *Server) newClientAPI(ctx context.Context) (*clientAPI, error) {
 	}); err != nil {
 		return nil, err
 	}
-	if c.eph, err = ephemeral.New(ctx, ephemeral.Config{
+	ephCfg := ephemeral.Config{
 		Store:       cfg.Store,
 		Now:         cfg.Now,
 		Wake:        c.notifier.Wake,
@@ -101,16 +101,26 @@ func (s *Server) newClientAPI(ctx context.Context) (*clientAPI, error) {
 		AccountData: c.data,
 		Read:        c.notif,
 		AfterFunc:   cfg.AfterFunc,
-	}); err != nil {
-		return nil, err
 	}
-	if c.e2ee, err = e2ee.New(ctx, e2ee.Config{
+	e2eeCfg := e2ee.Config{
 		Store:      cfg.Store,
 		ServerName: cfg.ServerName,
 		Devices:    accountDevices{s.accounts},
 		Members:    c.members,
 		Wake:       c.notifier.Wake,
-	}); err != nil {
+	}
+	// With outbound federation, local typing, receipts, presence, device
+	// and signing key changes and to-device messages to remote users go out
+	// as EDUs.
+	if out := s.fed.outboundEDUs(s, c.dag); out != nil {
+		ephCfg.OnTyping, ephCfg.OnReceipt, ephCfg.OnPresence = out.Typing, out.Receipt, out.Presence
+		e2eeCfg.Remote = out
+		e2eeCfg.OnDeviceChange, e2eeCfg.OnSigningKeyChange = out.DeviceChange, out.SigningKeyChange
+	}
+	if c.eph, err = ephemeral.New(ctx, ephCfg); err != nil {
+		return nil, err
+	}
+	if c.e2ee, err = e2ee.New(ctx, e2eeCfg); err != nil {
 		return nil, err
 	}
 	txns := txn.New(cfg.Store)

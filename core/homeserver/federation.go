@@ -7,6 +7,7 @@ import (
 
 	"hearth/core/fedauth"
 	"hearth/core/fedclient"
+	"hearth/core/fededu"
 	"hearth/core/fedjoin"
 	"hearth/core/fedsender"
 	"hearth/core/fedserver"
@@ -89,6 +90,21 @@ func (f *federation) afterDAG(ctx context.Context, s *Server, dag *room.DAG) err
 	return err
 }
 
+// outboundEDUs returns the EDU hooks for the local services, or nil
+// without outbound federation.
+func (f *federation) outboundEDUs(s *Server, dag *room.DAG) *fededu.Outbound {
+	if f.sender == nil {
+		return nil
+	}
+	return fededu.NewOutbound(fededu.OutboundConfig{
+		Sender:    f.sender,
+		Rooms:     f.sender,
+		UserRooms: dag,
+		Client:    f.client,
+		Logger:    s.log,
+	})
+}
+
 // index is the federation part of room.Config.Index: it records local
 // events for the sender inside the event's own transaction.
 func (f *federation) index(tx persist.Tx, a room.Added) error {
@@ -123,6 +139,12 @@ func (f *federation) newHandlers(s *Server, c *clientAPI) error {
 		Media:      c.media,
 		OnInvite:   func(user string) { c.notifier.Wake(user) },
 		Logger:     s.log,
+		EDUs: fededu.NewReceiver(fededu.ReceiverConfig{
+			Ephemeral: c.eph,
+			E2EE:      c.e2ee,
+			Rooms:     c.dag,
+			Logger:    s.log,
+		}),
 	}
 	if s.outbound() {
 		cfg.Client = f.client
