@@ -17,7 +17,7 @@ TESTFLAGS ?=
 # The matrix-js-sdk test's npm packages live beside it.
 JSSDK    := tests/jssdk
 
-.PHONY: all build wasm run test test-native test-clients test-wasm deps bench lint race clean
+.PHONY: all build wasm run test test-native test-clients test-wasm deps bench lint race crash fuzz clean
 
 all: build wasm
 
@@ -69,6 +69,23 @@ test-wasm:
 ## bench: every benchmark, natively
 bench:
 	$(GO) test -run='^$$' -bench=. -benchmem ./...
+
+## crash: kill hearth with SIGKILL under load 20 times and check that every acknowledged write survived
+## (make test runs 2 rounds; the disk-full test mounts a tmpfs and needs root)
+crash:
+	$(GO) test -count=1 -timeout 30m -run Crash ./tests/crash -crash.rounds=20
+
+FUZZTIME ?= 30s
+FUZZ_TARGETS := core/canonicaljson:FuzzCanonicalize core/event:FuzzParse core/event:FuzzRedact \
+	core/xmatrix:FuzzParseHeader core/xmatrix:FuzzVerify core/filter:FuzzParse \
+	core/syncer:FuzzParseToken core/synctoken:FuzzParsePosition core/signing:FuzzSignVerify core/b64:FuzzRoundTrip
+
+## fuzz: run every fuzz target for $(FUZZTIME) (their seed corpora run in make test)
+fuzz:
+	@set -e; for pt in $(FUZZ_TARGETS); do \
+	  pkg=$${pt%%:*}; target=$${pt##*:}; echo "== $$pkg $$target"; \
+	  $(GO) test -run='^$$' -fuzz="^$$target$$" -fuzztime=$(FUZZTIME) ./$$pkg; \
+	done
 
 ## lint: gofmt, go vet natively and for js/wasm
 lint:
