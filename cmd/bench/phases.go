@@ -218,7 +218,9 @@ type loadResult struct {
 
 // load sends messages from n senders for d: into the shared room, or
 // (spread) each into its own of the spread rooms.
-func load(ctx context.Context, s *server, n int, spread bool, d time.Duration, tag string) loadResult {
+// With follow set, it then waits up to 10 s for the reader's sync to see the
+// last message and measures send-to-sync latency of every message it saw.
+func load(ctx context.Context, s *server, n int, spread bool, d time.Duration, tag string, follow bool) loadResult {
 	type sentMsg struct {
 		id string
 		at time.Time
@@ -274,9 +276,8 @@ func load(ctx context.Context, s *server, n int, spread bool, d time.Duration, t
 		r.latencies = append(r.latencies, w.lat...)
 		all = append(all, w.sent...)
 	}
-	// Give the reader up to 3 s to see the last messages.
-	if len(all) > 0 && s.syncer != nil {
-		wait := time.After(3 * time.Second)
+	if follow && len(all) > 0 && s.syncer != nil {
+		wait := time.After(10 * time.Second)
 		last := slices.MaxFunc(all, func(a, b sentMsg) int { return a.at.Compare(b.at) })
 		select {
 		case <-s.syncer.expect(last.id):

@@ -81,6 +81,8 @@ func formatValue(v float64, unit string) string {
 		return fmt.Sprintf("%.1f MiB", v)
 	case "msg/s":
 		return fmt.Sprintf("%.0f msg/s", v)
+	case "rooms/s":
+		return fmt.Sprintf("%.1f rooms/s", v)
 	case "us":
 		return fmt.Sprintf("%.0f µs", v)
 	case "KiB":

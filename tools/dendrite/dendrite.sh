@@ -11,11 +11,12 @@
 # The cache is ${XDG_CACHE_HOME:-$HOME/.cache}/hearth/dendrite-v0.13.8 (a cold
 # build takes about 4 minutes on 2 cores; later calls return at once).
 #
-# The configuration is generate-config -ci (no key perspectives and no identity
-# servers, so it never contacts anything off this machine; rate limiting off;
-# open registration without verification), SQLite databases in DIR, JetStream
-# in memory as -ci sets it, and logging lowered from -ci's "trace" to "warn"
-# so that a benchmark does not measure Dendrite's logging. Dendrite is started
+# The configuration is generate-config -ci (no key perspectives, rate limiting
+# off, open registration without verification, statistics reporting off) with
+# its trusted identity servers emptied too, so it never contacts anything off
+# this machine; SQLite databases in DIR; JetStream in memory as -ci sets it;
+# and logging lowered from -ci's "trace" to "warn" so that a benchmark does
+# not measure Dendrite's logging. Dendrite is started
 # with --http-bind-address 127.0.0.1:PORT only (no HTTPS listener) and
 # --really-enable-open-registration.
 set -eu
@@ -49,15 +50,31 @@ config() {
 	mkdir -p "$dir"
 	dir=$(cd "$dir" && pwd)
 	"$bin/generate-config" -ci -dir "$dir" -server "127.0.0.1:$port" >"$dir/dendrite.yaml.tmp"
-	# -ci logs at "trace"; the only "level:" key in the file is the logger's.
-	sed 's/^\(  *level: \)trace$/\1warn/' "$dir/dendrite.yaml.tmp" >"$dir/dendrite.yaml"
+	# -ci logs at "trace" (the only "level:" key in the file is the logger's)
+	# and still lists matrix.org and vector.im as trusted identity servers:
+	# lower the one to "warn", empty the other.
+	awk '
+		/^  trusted_third_party_id_servers:$/ { print "  trusted_third_party_id_servers: []"; skip = 1; next }
+		skip && /^  - / { next }
+		{ skip = 0 }
+		/^  level: trace$/ { print "  level: warn"; next }
+		{ print }
+	' "$dir/dendrite.yaml.tmp" >"$dir/dendrite.yaml"
 	rm -f "$dir/dendrite.yaml.tmp"
-	if ! grep -q '^ *level: warn$' "$dir/dendrite.yaml"; then
-		echo "dendrite.sh: could not lower the log level in $dir/dendrite.yaml" >&2
+	for want in '^  level: warn$' '^  key_perspectives: \[\]$' '^  trusted_third_party_id_servers: \[\]$'; do
+		if ! grep -q "$want" "$dir/dendrite.yaml"; then
+			echo "dendrite.sh: $dir/dendrite.yaml does not match $want; refusing to run" >&2
+			exit 1
+		fi
+	done
+	# The only other mention of matrix.org is report_stats' endpoint, which
+	# -ci leaves disabled.
+	if grep -v 'endpoint: https://panopticon.matrix.org/push' "$dir/dendrite.yaml" | grep -q 'matrix\.org\|vector\.im'; then
+		echo "dendrite.sh: $dir/dendrite.yaml names a remote server; refusing to run" >&2
 		exit 1
 	fi
-	if grep -q 'matrix.org' "$dir/dendrite.yaml"; then
-		echo "dendrite.sh: $dir/dendrite.yaml still names matrix.org; refusing to run" >&2
+	if ! grep -A1 '^  report_stats:$' "$dir/dendrite.yaml" | grep -q 'enabled: false'; then
+		echo "dendrite.sh: report_stats is not disabled in $dir/dendrite.yaml; refusing to run" >&2
 		exit 1
 	fi
 	(cd "$dir" && "$bin/generate-keys" --private-key matrix_key.pem >/dev/null)
