@@ -6,6 +6,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"hearth/core/selfname"
 	"log/slog"
 	"net"
 	"net/http"
@@ -63,8 +64,8 @@ func serve(ctx context.Context, c *config, e env, log *slog.Logger) error {
 			return fmt.Errorf("federation listener: %w", err)
 		}
 		port := uint16(fedLn.Addr().(*net.TCPAddr).Port)
-		c.ServerName = selfcert.NameWithPort(key.Public(), port)
-		key.ID = selfcert.KeyID
+		c.ServerName = selfname.NameWithPort(key.Public(), port)
+		key.ID = selfname.KeyID
 		if cert, err = selfcert.Certificate(key.Private, c.ServerName, time.Now(), rand.Reader); err != nil {
 			fedLn.Close()
 			return fmt.Errorf("self-certifying certificate: %w", err)

@@ -31,6 +31,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"hearth/core/selfname"
 	"math"
 	"sync"
 	"time"
@@ -39,7 +40,6 @@ import (
 	"hearth/core/serverkey"
 	"hearth/core/signing"
 	"hearth/persist"
-	"hearth/transport/selfcert"
 )
 
 // Defaults of Config.
@@ -224,11 +224,11 @@ func (r *Ring) lookup(ctx context.Context, serverName, keyID string, atTS int64,
 		}
 		return k.pub, nil
 	}
-	if _, ok := selfcert.Parse(serverName); ok {
+	if _, ok := selfname.Parse(serverName); ok {
 		// The name is the key: nothing to fetch, no expiry.
-		pub, ok := selfcert.VerifyKey(serverName, keyID)
+		pub, ok := selfname.VerifyKey(serverName, keyID)
 		if !ok {
-			return nil, fmt.Errorf("%w: %s of self-certifying %s (only %s exists)", ErrUnknownKey, keyID, serverName, selfcert.KeyID)
+			return nil, fmt.Errorf("%w: %s of self-certifying %s (only %s exists)", ErrUnknownKey, keyID, serverName, selfname.KeyID)
 		}
 		return pub, nil
 	}

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"hearth/core/selfname"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -23,7 +24,6 @@ import (
 	"hearth/persist"
 	"hearth/persist/memory"
 	"hearth/transport"
-	"hearth/transport/selfcert"
 )
 
 // routes is a fake transport: each destination's requests go to an
@@ -395,20 +395,20 @@ func TestConcurrentLookupsShareOneFetch(t *testing.T) {
 
 func TestSelfCertifyingNoFetch(t *testing.T) {
 	e := newEnv(t)
-	peer := key(t, selfcert.KeyID, 9)
-	name := selfcert.NameWithPort(peer.Public(), 8448)
+	peer := key(t, selfname.KeyID, 9)
+	name := selfname.NameWithPort(peer.Public(), 8448)
 	r := e.ring("local.test", 1) // no route to name: any fetch would fail
-	pub, err := r.VerifyKey(name, selfcert.KeyID, e.clk.Now().Add(365*24*time.Hour).UnixMilli())
+	pub, err := r.VerifyKey(name, selfname.KeyID, e.clk.Now().Add(365*24*time.Hour).UnixMilli())
 	if err != nil || !pub.Equal(peer.Public()) {
 		t.Fatalf("self-certifying key: %v", err)
 	}
-	if _, err := r.RequestKey(context.Background(), name, selfcert.KeyID); err != nil {
+	if _, err := r.RequestKey(context.Background(), name, selfname.KeyID); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := r.VerifyKey(name, "ed25519:other", 0); !errors.Is(err, keyring.ErrUnknownKey) {
 		t.Fatalf("other key ID of a self-certifying name: %v", err)
 	}
-	if _, err := r.VerifyKey(strings.ToUpper(name), selfcert.KeyID, 0); err == nil {
+	if _, err := r.VerifyKey(strings.ToUpper(name), selfname.KeyID, 0); err == nil {
 		t.Fatal("non-canonical self-certifying name accepted without a fetch")
 	}
 }

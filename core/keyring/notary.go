@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"hearth/core/selfname"
 	"net/http"
 	"sort"
 	"strconv"
@@ -12,7 +13,6 @@ import (
 	"hearth/core/matrixerr"
 	"hearth/core/serverkey"
 	"hearth/core/signing"
-	"hearth/transport/selfcert"
 )
 
 // MaxNotaryServers is the most servers one notary query may ask about, so
@@ -129,7 +129,7 @@ func (r *Ring) notarise(ctx context.Context, serverName string, minValid int64) 
 		}
 		return raw
 	}
-	if _, ok := selfcert.Parse(serverName); ok || serverName == "" {
+	if _, ok := selfname.Parse(serverName); ok || serverName == "" {
 		return nil
 	}
 	// Load the store's copy, then fetch if it is too old.

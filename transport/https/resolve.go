@@ -4,12 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"hearth/core/selfname"
 	"net"
 	"strconv"
 	"strings"
 
 	"hearth/transport"
-	"hearth/transport/selfcert"
 )
 
 // Route is where a server name is served and how to talk to it, the outcome
@@ -76,7 +76,7 @@ type routeKey struct{}
 // name. Errors for a server that cannot be reached wrap
 // transport.ErrUnreachable; an invalid server name does not.
 func (t *Transport) Resolve(ctx context.Context, serverName string) (Route, error) {
-	if _, ok := selfcert.Parse(serverName); ok {
+	if _, ok := selfname.Parse(serverName); ok {
 		return t.resolveSelfCertifying(serverName)
 	}
 	name, err := parseServerName(serverName)

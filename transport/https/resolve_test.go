@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/ed25519"
 	"errors"
+	"hearth/core/selfname"
 	"net"
 	"net/http"
 	"reflect"
@@ -12,7 +13,6 @@ import (
 	"testing"
 
 	"hearth/transport"
-	"hearth/transport/selfcert"
 )
 
 // wellKnownAnswers are the resolve tests' .well-known answers by hostname,
@@ -70,12 +70,12 @@ func TestResolve(t *testing.T) {
 	resolver.fail["_matrix-fed._tcp.servfail.test"] = &net.DNSError{Err: "server misbehaving", Name: "servfail.test", IsTemporary: true}
 
 	pub := ed25519.NewKeyFromSeed(make([]byte, ed25519.SeedSize)).Public().(ed25519.PublicKey)
-	self := selfcert.Name(pub)
-	unknownSelf := selfcert.Name(ed25519.NewKeyFromSeed(append(make([]byte, ed25519.SeedSize-1), 1)).Public().(ed25519.PublicKey))
+	self := selfname.Name(pub)
+	unknownSelf := selfname.Name(ed25519.NewKeyFromSeed(append(make([]byte, ed25519.SeedSize-1), 1)).Public().(ed25519.PublicKey))
 	book := map[string]string{
 		self:                             "192.0.2.9",
 		self + ":9443":                   "[2001:db8::9]",
-		selfcert.NameWithPort(pub, 9444): "lan-peer.test:9555",
+		selfname.NameWithPort(pub, 9444): "lan-peer.test:9555",
 	}
 	tr := newTestTransport(t, Options{
 		Resolver:     resolver,

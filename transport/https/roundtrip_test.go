@@ -7,6 +7,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
+	"hearth/core/selfname"
 	"io"
 	"net"
 	"net/http"
@@ -301,9 +302,9 @@ func selfCertifyingServer(t *testing.T, key ed25519.PrivateKey, name string) *te
 
 func TestRoundTripSelfCertifying(t *testing.T) {
 	key := ed25519.NewKeyFromSeed(make([]byte, ed25519.SeedSize))
-	name := selfcert.Name(key.Public().(ed25519.PublicKey))
+	name := selfname.Name(key.Public().(ed25519.PublicKey))
 	impostorKey := ed25519.NewKeyFromSeed(append(make([]byte, ed25519.SeedSize-1), 1))
-	impostorName := selfcert.Name(impostorKey.Public().(ed25519.PublicKey))
+	impostorName := selfname.Name(impostorKey.Public().(ed25519.PublicKey))
 	tests := []struct {
 		name       string
 		key        ed25519.PrivateKey

@@ -7,6 +7,7 @@ import (
 	"crypto/x509/pkix"
 	"errors"
 	"fmt"
+	"hearth/core/selfname"
 	"io"
 	"math/big"
 	"strings"
@@ -33,7 +34,7 @@ func Certificate(key ed25519.PrivateKey, name string, now time.Time, rand io.Rea
 		return tls.Certificate{}, fmt.Errorf("selfcert: certificate: private key is %d bytes, want %d", len(key), ed25519.PrivateKeySize)
 	}
 	pub := key.Public().(ed25519.PublicKey)
-	want, ok := Parse(name)
+	want, ok := selfname.Parse(name)
 	if !ok {
 		return tls.Certificate{}, fmt.Errorf("selfcert: certificate: %q is not a self-certifying server name", name)
 	}

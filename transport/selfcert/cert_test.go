@@ -9,6 +9,7 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"errors"
+	"hearth/core/selfname"
 	"math/big"
 	"net"
 	"strings"
@@ -30,14 +31,14 @@ func mustCertificate(t *testing.T, key ed25519.PrivateKey, name string) tls.Cert
 func TestCertificateCarriesTheKey(t *testing.T) {
 	key := testKey(4)
 	pub := key.Public().(ed25519.PublicKey)
-	name := NameWithPort(pub, 8448)
+	name := selfname.NameWithPort(pub, 8448)
 	cert := mustCertificate(t, key, name)
 	leaf := cert.Leaf
 	if got, ok := leaf.PublicKey.(ed25519.PublicKey); !ok || !got.Equal(pub) {
 		t.Fatalf("certificate key = %v, want the node's ed25519 key", leaf.PublicKey)
 	}
-	if len(leaf.DNSNames) != 1 || leaf.DNSNames[0] != Name(pub) || leaf.Subject.CommonName != Name(pub) {
-		t.Fatalf("certificate names = %q, CN %q; want %q without the port", leaf.DNSNames, leaf.Subject.CommonName, Name(pub))
+	if len(leaf.DNSNames) != 1 || leaf.DNSNames[0] != selfname.Name(pub) || leaf.Subject.CommonName != selfname.Name(pub) {
+		t.Fatalf("certificate names = %q, CN %q; want %q without the port", leaf.DNSNames, leaf.Subject.CommonName, selfname.Name(pub))
 	}
 	if !leaf.NotBefore.Before(testNow) || !leaf.NotAfter.Equal(testNow.Add(Validity)) {
 		t.Fatalf("certificate valid %v to %v, want around %v for %v", leaf.NotBefore, leaf.NotAfter, testNow, Validity)
@@ -55,7 +56,7 @@ func TestCertificateCarriesTheKey(t *testing.T) {
 
 func TestCertificateErrors(t *testing.T) {
 	key := testKey(5)
-	name := Name(key.Public().(ed25519.PublicKey))
+	name := selfname.Name(key.Public().(ed25519.PublicKey))
 	tests := []struct {
 		name     string
 		key      ed25519.PrivateKey
@@ -108,9 +109,9 @@ func ecdsaCertificate(t *testing.T, host string) []byte {
 
 func TestVerifyPeer(t *testing.T) {
 	key := testKey(7)
-	name := Name(key.Public().(ed25519.PublicKey))
+	name := selfname.Name(key.Public().(ed25519.PublicKey))
 	own := mustCertificate(t, key, name).Certificate
-	other := mustCertificate(t, testKey(8), Name(testKey(8).Public().(ed25519.PublicKey))).Certificate
+	other := mustCertificate(t, testKey(8), selfname.Name(testKey(8).Public().(ed25519.PublicKey))).Certificate
 	tests := []struct {
 		name       string
 		serverName string
@@ -176,7 +177,7 @@ func serveTLS(t *testing.T, cert tls.Certificate, maxVersion uint16) string {
 
 func TestTLSHandshake(t *testing.T) {
 	key := testKey(9)
-	name := NameWithPort(key.Public().(ed25519.PublicKey), 8448)
+	name := selfname.NameWithPort(key.Public().(ed25519.PublicKey), 8448)
 	impostor := testKey(10)
 	tests := []struct {
 		name       string
@@ -186,8 +187,8 @@ func TestTLSHandshake(t *testing.T) {
 	}{
 		{"right key, TLS 1.3", mustCertificate(t, key, name), tls.VersionTLS13, true},
 		{"right key, TLS 1.2", mustCertificate(t, key, name), tls.VersionTLS12, true},
-		{"another key, TLS 1.3", mustCertificate(t, impostor, Name(impostor.Public().(ed25519.PublicKey))), tls.VersionTLS13, false},
-		{"another key, TLS 1.2", mustCertificate(t, impostor, Name(impostor.Public().(ed25519.PublicKey))), tls.VersionTLS12, false},
+		{"another key, TLS 1.3", mustCertificate(t, impostor, selfname.Name(impostor.Public().(ed25519.PublicKey))), tls.VersionTLS13, false},
+		{"another key, TLS 1.2", mustCertificate(t, impostor, selfname.Name(impostor.Public().(ed25519.PublicKey))), tls.VersionTLS12, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -213,7 +214,7 @@ func TestTLSHandshake(t *testing.T) {
 				t.Fatalf("handshake with the right key: %v", err)
 			}
 			defer conn.Close()
-			if sni != Name(key.Public().(ed25519.PublicKey)) {
+			if sni != selfname.Name(key.Public().(ed25519.PublicKey)) {
 				t.Fatalf("client sent SNI %q, want the hostname without the port", sni)
 			}
 			buf := make([]byte, 2)

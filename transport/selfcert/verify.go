@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"fmt"
+	"hearth/core/selfname"
 	"strings"
 )
 
@@ -16,7 +17,7 @@ import (
 // only together with this check; ClientConfig builds that pair. When
 // serverName is not self-certifying, the function refuses every peer.
 func VerifyPeer(serverName string) func(rawCerts [][]byte, _ [][]*x509.Certificate) error {
-	want, ok := Parse(serverName)
+	want, ok := selfname.Parse(serverName)
 	return func(rawCerts [][]byte, _ [][]*x509.Certificate) error {
 		if !ok {
 			return fmt.Errorf("selfcert: verify peer: %q is not a self-certifying server name", serverName)
@@ -38,7 +39,7 @@ func VerifyPeer(serverName string) func(rawCerts [][]byte, _ [][]*x509.Certifica
 // in VerifyConnection so that a resumed session, for which
 // VerifyPeerCertificate is not called, is held to it too.
 func ClientConfig(serverName string) (*tls.Config, error) {
-	want, ok := Parse(serverName)
+	want, ok := selfname.Parse(serverName)
 	if !ok {
 		return nil, fmt.Errorf("selfcert: client config: %q is not a self-certifying server name", serverName)
 	}

@@ -1,4 +1,4 @@
-// Package selfcert implements self-certifying server names: Matrix server
+// Package selfname implements self-certifying server names: Matrix server
 // names derived from a node's ed25519 signing key, for peers that have no
 // DNS name and no certificate from a public authority (nodes on a LAN,
 // homeservers inside a browser).
@@ -44,11 +44,11 @@
 // no key rotation; a new key is a new server name.
 //
 // A self-certifying server has no certificate from a public authority
-// either. It presents a self-signed X.509 certificate whose public key is its
-// ed25519 signing key (Certificate), and a client accepts the connection when
-// the presented leaf carries the key in the name (VerifyPeer, ClientConfig):
-// the TLS handshake proves the peer holds the matching private key.
-package selfcert
+// either; how a transport proves that a peer holds the key in its name is the
+// transport's business (over TLS: package hearth/transport/selfcert). This
+// package is pure, so that the core's key ring can use it in every build,
+// the browser's included.
+package selfname
 
 import (
 	"crypto/ed25519"

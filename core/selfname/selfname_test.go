@@ -1,4 +1,4 @@
-package selfcert
+package selfname
 
 import (
 	"bytes"
