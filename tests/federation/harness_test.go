@@ -39,6 +39,54 @@ type node struct {
 	hs    *homeserver.Server
 	fed   *httptest.Server
 	cli   *httptest.Server
+	// cut holds the destinations this node cannot reach (a partition).
+	cutMu sync.Mutex
+	cut   map[string]bool
+}
+
+// cutOff makes every pair of the given nodes, one from each list, unable to
+// reach each other until heal.
+func cutOff(side1, side2 []*node) {
+	for _, x := range side1 {
+		for _, y := range side2 {
+			x.setCut(y.name, true)
+			y.setCut(x.name, true)
+		}
+	}
+}
+
+// heal ends every partition of the given nodes.
+func heal(nodes ...*node) {
+	for _, n := range nodes {
+		n.cutMu.Lock()
+		n.cut = nil
+		n.cutMu.Unlock()
+	}
+}
+
+func (n *node) setCut(dest string, cut bool) {
+	n.cutMu.Lock()
+	defer n.cutMu.Unlock()
+	if n.cut == nil {
+		n.cut = map[string]bool{}
+	}
+	n.cut[dest] = cut
+}
+
+// partitionable is a node's transport chooser: destinations the node is
+// cut off from are unreachable.
+type partitionable struct {
+	n  *node
+	tr transport.Transport
+}
+
+func (p partitionable) Choose(dest string) (transport.Transport, error) {
+	p.n.cutMu.Lock()
+	defer p.n.cutMu.Unlock()
+	if p.n.cut[dest] {
+		return nil, fmt.Errorf("%w: partitioned from %s", transport.ErrUnreachable, dest)
+	}
+	return p.tr, nil
 }
 
 // syncBuffer collects a node's logs for failure reports.
@@ -95,7 +143,7 @@ func (n *node) start(ln net.Listener) {
 		Registration: homeserver.RegistrationOpen,
 		BcryptCost:   4,
 		AfterFunc:    func(d time.Duration, f func()) { time.AfterFunc(d, f) },
-		Transports:   transport.Single{Transport: tr},
+		Transports:   partitionable{n: n, tr: tr},
 	})
 	if err != nil {
 		n.t.Fatal(err)
