@@ -3,12 +3,13 @@ package accounts
 import (
 	"errors"
 	"fmt"
+	"hearth/core/mxid"
 	"strings"
 )
 
 // MaxUserIDLength is the longest user ID, sigil and server name included,
 // that the specification allows (in bytes).
-const MaxUserIDLength = 255
+const MaxUserIDLength = mxid.MaxIDLength
 
 // MaxTokenLength is the longest registration token accepted, as in Synapse.
 const MaxTokenLength = 64
@@ -24,10 +25,8 @@ func ValidateLocalpart(localpart, serverName string) error {
 	if localpart == "" {
 		return fmt.Errorf("%w: empty", ErrInvalidLocalpart)
 	}
-	for _, r := range localpart {
-		if !localpartChar(r) {
-			return fmt.Errorf("%w: %q may only contain a-z, 0-9, and . _ = - / +", ErrInvalidLocalpart, localpart)
-		}
+	if !mxid.ValidLocalpart(localpart) {
+		return fmt.Errorf("%w: %q may only contain a-z, 0-9, and . _ = - / +", ErrInvalidLocalpart, localpart)
 	}
 	if n := len(UserID(localpart, serverName)); n > MaxUserIDLength {
 		return fmt.Errorf("%w: the user ID would be %d bytes long, more than %d", ErrInvalidLocalpart, n, MaxUserIDLength)
@@ -35,29 +34,18 @@ func ValidateLocalpart(localpart, serverName string) error {
 	return nil
 }
 
-func localpartChar(r rune) bool {
-	switch {
-	case 'a' <= r && r <= 'z', '0' <= r && r <= '9':
-		return true
-	}
-	return strings.ContainsRune("._=-/+", r)
-}
-
 // UserID returns the user ID "@localpart:serverName".
-func UserID(localpart, serverName string) string {
-	return "@" + localpart + ":" + serverName
-}
+func UserID(localpart, serverName string) string { return mxid.UserID(localpart, serverName) }
 
 // SplitUserID returns the localpart and server name of a user ID
 // "@localpart:server". The server name is everything after the first colon,
 // so it may carry a port.
 func SplitUserID(userID string) (localpart, serverName string, err error) {
-	rest, ok := strings.CutPrefix(userID, "@")
-	if !ok {
+	if !strings.HasPrefix(userID, "@") {
 		return "", "", fmt.Errorf("user ID %q does not start with @", userID)
 	}
-	localpart, serverName, ok = strings.Cut(rest, ":")
-	if !ok || localpart == "" || serverName == "" {
+	localpart, serverName, ok := mxid.Split(userID, '@')
+	if !ok {
 		return "", "", fmt.Errorf("user ID %q is not @localpart:server", userID)
 	}
 	return localpart, serverName, nil

@@ -37,6 +37,7 @@ import (
 	"strings"
 
 	"hearth/core/event"
+	"hearth/core/mxid"
 	"hearth/core/roomversion"
 )
 
@@ -122,8 +123,8 @@ func Check(ev *event.PDU, state State) error {
 		if !ok {
 			return deny("m.room.aliases", "no state_key")
 		}
-		if sk != domain(ev.Sender()) {
-			return deny("m.room.aliases", "state_key %q is not the sender's domain %q", sk, domain(ev.Sender()))
+		if sk != mxid.ServerOf(ev.Sender()) {
+			return deny("m.room.aliases", "state_key %q is not the sender's domain %q", sk, mxid.ServerOf(ev.Sender()))
 		}
 		return nil
 	}
@@ -158,7 +159,7 @@ func Check(ev *event.PDU, state State) error {
 		if senderLevel >= pl.Redact() {
 			return nil
 		}
-		if target := ev.Redacts(); target != "" && domain(target) == domain(ev.ID()) {
+		if target := ev.Redacts(); target != "" && mxid.ServerOf(target) == mxid.ServerOf(ev.ID()) {
 			return nil
 		}
 		return deny("m.room.redaction", "sender level %d below redact level %d and %q is from another domain", senderLevel, pl.Redact(), ev.Redacts())
@@ -192,8 +193,8 @@ func checkFederate(ev, create *event.PDU) error {
 	if !createInfoOf(create).noFederate {
 		return nil
 	}
-	if domain(ev.Sender()) != domain(create.Sender()) {
-		return deny("m.federate", "room does not federate and %s is not on %s", ev.Sender(), domain(create.Sender()))
+	if mxid.ServerOf(ev.Sender()) != mxid.ServerOf(create.Sender()) {
+		return deny("m.federate", "room does not federate and %s is not on %s", ev.Sender(), mxid.ServerOf(create.Sender()))
 	}
 	return nil
 }
@@ -212,8 +213,8 @@ func checkCreate(ev *event.PDU) error {
 		if _, ok := top["room_id"]; ok {
 			return deny("m.room.create", "has a room_id")
 		}
-	} else if domain(ev.RoomID()) != domain(ev.Sender()) {
-		return deny("m.room.create", "room %s is not on the sender's server %s", ev.RoomID(), domain(ev.Sender()))
+	} else if mxid.ServerOf(ev.RoomID()) != mxid.ServerOf(ev.Sender()) {
+		return deny("m.room.create", "room %s is not on the sender's server %s", ev.RoomID(), mxid.ServerOf(ev.Sender()))
 	}
 	var c map[string]json.RawMessage
 	if err := json.Unmarshal(ev.Content(), &c); err != nil || c == nil {

@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"hearth/core/event"
+	"hearth/core/mxid"
 )
 
 // stateEv returns a builder for a state event.
@@ -54,7 +55,7 @@ func TestRedaction(t *testing.T) {
 	redact := func(sender, target string) func(r *room) *event.PDU {
 		return func(r *room) *event.PDU {
 			// The redaction's own ID is on the sender's server.
-			id := r.nextID(domain(sender))
+			id := r.nextID(mxid.ServerOf(sender))
 			if r.v.RedactsInContent {
 				return r.ev(fmt.Sprintf(`{"event_id":%q,"type":"m.room.redaction","sender":%q,"content":{"redacts":%q}}`, id, sender, target))
 			}

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 
 	"hearth/core/event"
+	"hearth/core/mxid"
 )
 
 // Join rules.
@@ -44,8 +45,8 @@ func checkMember(ev *event.PDU, state State, create *event.PDU, pl *PowerLevels)
 		if json.Unmarshal(c.AuthorisedVia, &authoriser) != nil || !ValidUserID(authoriser) {
 			return deny("m.room.member", "join_authorised_via_users_server is not a user ID")
 		}
-		if len(ev.Signatures()[domain(authoriser)]) == 0 {
-			return deny("m.room.member", "not signed by %s, the server of join_authorised_via_users_server", domain(authoriser))
+		if len(ev.Signatures()[mxid.ServerOf(authoriser)]) == 0 {
+			return deny("m.room.member", "not signed by %s, the server of join_authorised_via_users_server", mxid.ServerOf(authoriser))
 		}
 	}
 	sender := ev.Sender()

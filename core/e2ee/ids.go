@@ -5,6 +5,7 @@ import (
 	"strings"
 
 	"hearth/core/matrixerr"
+	"hearth/core/mxid"
 )
 
 // MaxIDLength bounds every name the service puts in a key: user, device,
@@ -24,11 +25,7 @@ func serverOf(userID string) string {
 	if !strings.HasPrefix(userID, "@") {
 		return ""
 	}
-	_, server, ok := strings.Cut(userID, ":")
-	if !ok {
-		return ""
-	}
-	return server
+	return mxid.ServerOf(userID)
 }
 
 // validUserID reports whether userID looks like "@localpart:server" and

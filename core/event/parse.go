@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"hearth/core/canonicaljson"
+	"hearth/core/mxid"
 	"hearth/core/roomversion"
 )
 
@@ -473,9 +474,5 @@ func serverOf(id string, sigil byte) string {
 	if len(id) < 3 || id[0] != sigil {
 		return ""
 	}
-	i := strings.IndexByte(id, ':')
-	if i < 0 {
-		return ""
-	}
-	return id[i+1:]
+	return mxid.ServerOf(id)
 }

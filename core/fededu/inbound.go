@@ -10,6 +10,7 @@ import (
 	"hearth/core/e2ee"
 	"hearth/core/ephemeral"
 	"hearth/core/event"
+	"hearth/core/mxid"
 	"hearth/core/room"
 )
 
@@ -110,7 +111,7 @@ func (r *Receiver) apply(ctx context.Context, origin, typ string, content json.R
 			return err
 		}
 		for _, p := range c.Push {
-			if r.cfg.Ephemeral == nil || serverOf(p.UserID) != origin {
+			if r.cfg.Ephemeral == nil || mxid.ServerOf(p.UserID) != origin {
 				continue
 			}
 			if err := r.cfg.Ephemeral.Presence.SetRemote(ctx, p.UserID, p.Status); err != nil {
@@ -124,7 +125,7 @@ func (r *Receiver) apply(ctx context.Context, origin, typ string, content json.R
 		if err := json.Unmarshal(content, &c); err != nil {
 			return err
 		}
-		if r.cfg.E2EE == nil || serverOf(c.UserID) != origin {
+		if r.cfg.E2EE == nil || mxid.ServerOf(c.UserID) != origin {
 			return errors.New("user not of origin")
 		}
 		return r.cfg.E2EE.RemoteDeviceListChanged(ctx, c.UserID)
@@ -138,7 +139,7 @@ func (r *Receiver) apply(ctx context.Context, origin, typ string, content json.R
 		if err := json.Unmarshal(content, &c); err != nil {
 			return err
 		}
-		if r.cfg.E2EE == nil || serverOf(c.Sender) != origin {
+		if r.cfg.E2EE == nil || mxid.ServerOf(c.Sender) != origin {
 			return errors.New("sender not of origin")
 		}
 		return r.cfg.E2EE.DeliverRemoteToDevice(ctx, c.Sender, c.Type, c.MessageID, c.Messages)
@@ -148,7 +149,7 @@ func (r *Receiver) apply(ctx context.Context, origin, typ string, content json.R
 
 // joined reports whether user belongs to origin and is joined to the room.
 func (r *Receiver) joined(ctx context.Context, origin, user, roomID string) bool {
-	if serverOf(user) != origin || r.cfg.Rooms == nil {
+	if mxid.ServerOf(user) != origin || r.cfg.Rooms == nil {
 		return false
 	}
 	state, err := r.cfg.Rooms.CurrentState(ctx, roomID)

@@ -12,7 +12,6 @@ import (
 	"io"
 	"log/slog"
 	"slices"
-	"strings"
 
 	"hearth/core/e2ee"
 	"hearth/core/ephemeral"
@@ -197,9 +196,3 @@ func (o *Outbound) ClaimKeys(ctx context.Context, server string, claims map[stri
 }
 
 var _ e2ee.Remote = (*Outbound)(nil)
-
-// serverOf returns the server of a user ID.
-func serverOf(userID string) string {
-	_, s, _ := strings.Cut(userID, ":")
-	return s
-}

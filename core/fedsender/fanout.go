@@ -5,10 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"slices"
-	"strings"
 	"sync"
 
 	"hearth/core/event"
+	"hearth/core/mxid"
 	"hearth/core/room"
 	"hearth/persist"
 )
@@ -27,13 +27,7 @@ const fanoutBatch = 64
 
 // ServerOf returns the server name of a user ID ("@u:server" -> "server"),
 // "" when it has none.
-func ServerOf(userID string) string {
-	_, server, ok := strings.Cut(userID, ":")
-	if !ok {
-		return ""
-	}
-	return server
-}
+func ServerOf(userID string) string { return mxid.ServerOf(userID) }
 
 // Index is room.Config.Index's part for federation: inside the transaction
 // that stores a timeline event, it records a local event (sent by one of

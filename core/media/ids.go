@@ -4,7 +4,8 @@ import (
 	"encoding/base64"
 	"fmt"
 	"io"
-	"strings"
+
+	"hearth/core/mxid"
 )
 
 // MaxMediaIDLength bounds media IDs, so that every key fits the store.
@@ -30,69 +31,13 @@ func ValidMediaID(id string) bool {
 	return true
 }
 
-// ValidServerName reports whether s is a server name as the spec's
-// appendix defines it: a DNS name, an IPv4 address or a bracketed IPv6
-// literal, optionally followed by ":" and a port of 1 to 5 digits.
-func ValidServerName(s string) bool {
-	host, port := s, ""
-	if strings.HasPrefix(s, "[") {
-		end := strings.IndexByte(s, ']')
-		if end < 2 || end > 46 {
-			return false
-		}
-		for i := 1; i < end; i++ {
-			if c := s[i]; !isHex(c) && c != ':' && c != '.' {
-				return false
-			}
-		}
-		host, port = s[:end+1], s[end+1:]
-		if port != "" {
-			if port[0] != ':' {
-				return false
-			}
-			port = port[1:]
-			if port == "" {
-				return false
-			}
-		}
-	} else {
-		if i := strings.IndexByte(s, ':'); i >= 0 {
-			host, port = s[:i], s[i+1:]
-			if port == "" {
-				return false
-			}
-		}
-		if host == "" || len(host) > 255 {
-			return false
-		}
-		for i := 0; i < len(host); i++ {
-			if c := host[i]; !isAlnum(c) && c != '-' && c != '.' {
-				return false
-			}
-		}
-	}
-	if len(port) > 5 {
-		return false
-	}
-	for i := 0; i < len(port); i++ {
-		if port[i] < '0' || port[i] > '9' {
-			return false
-		}
-	}
-	return true
-}
-
 func isAlnum(c byte) bool {
 	return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9'
 }
 
-func isHex(c byte) bool {
-	return c >= '0' && c <= '9' || c >= 'a' && c <= 'f' || c >= 'A' && c <= 'F'
-}
-
 // checkIDs returns ErrInvalidID unless serverName and mediaID are valid.
 func checkIDs(serverName, mediaID string) error {
-	if !ValidServerName(serverName) || !ValidMediaID(mediaID) {
+	if !mxid.ValidServerName(serverName) || !ValidMediaID(mediaID) {
 		return fmt.Errorf("%w: mxc://%s/%s", ErrInvalidID, serverName, mediaID)
 	}
 	return nil

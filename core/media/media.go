@@ -40,6 +40,7 @@ import (
 	"io"
 	"time"
 
+	"hearth/core/mxid"
 	"hearth/persist"
 )
 
@@ -150,7 +151,7 @@ type Repo struct {
 // New checks cfg and returns a Repo.
 func New(cfg Config) (*Repo, error) {
 	switch {
-	case cfg.ServerName == "" || !ValidServerName(cfg.ServerName):
+	case cfg.ServerName == "" || !mxid.ValidServerName(cfg.ServerName):
 		return nil, fmt.Errorf("media: invalid server name %q", cfg.ServerName)
 	case cfg.Store == nil:
 		return nil, errors.New("media: no store")

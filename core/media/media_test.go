@@ -303,18 +303,6 @@ func TestGetErrors(t *testing.T) {
 	}
 }
 
-func TestValidServerName(t *testing.T) {
-	for s, want := range map[string]bool{
-		"example.org": true, "example.org:8448": true, "1.2.3.4": true, "[::1]": true, "[::1]:80": true,
-		"localhost": true, "": false, "a/b": false, "a:": false, "a:123456": false, "[::1": false,
-		"[]": false, "a:b": false, "ex ample": false, "[::1]x": false,
-	} {
-		if got := ValidServerName(s); got != want {
-			t.Errorf("ValidServerName(%q) = %v", s, got)
-		}
-	}
-}
-
 func TestAsyncUpload(t *testing.T) {
 	ctx := context.Background()
 	r, db, clk := newRepo(t, func(c *Config) { c.MaxPending = 2 })

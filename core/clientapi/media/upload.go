@@ -8,6 +8,7 @@ import (
 	"hearth/core/clientapi"
 	"hearth/core/matrixerr"
 	mediarepo "hearth/core/media"
+	"hearth/core/mxid"
 )
 
 // upload handles POST /_matrix/media/v3/upload: the raw body is the file,
@@ -49,7 +50,7 @@ func (h *Handlers) create(w http.ResponseWriter, r *http.Request, c clientapi.Ca
 // the content of a media ID from create.
 func (h *Handlers) uploadTo(w http.ResponseWriter, r *http.Request, c clientapi.Caller) {
 	serverName, mediaID := r.PathValue("serverName"), r.PathValue("mediaId")
-	if !mediarepo.ValidServerName(serverName) || !mediarepo.ValidMediaID(mediaID) {
+	if !mxid.ValidServerName(serverName) || !mediarepo.ValidMediaID(mediaID) {
 		clientapi.WriteError(w, mapError(mediarepo.ErrInvalidID, false))
 		return
 	}

@@ -15,11 +15,11 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
-	"strings"
 
 	"hearth/core/accounts"
 	"hearth/core/clientapi"
 	"hearth/core/matrixerr"
+	"hearth/core/mxid"
 	"hearth/core/room"
 )
 
@@ -116,11 +116,8 @@ func (h *Handlers) Register(rt *clientapi.Router) {
 
 // splitUserID returns the server name of a syntactically valid user ID.
 func splitUserID(userID string) (server string, ok bool) {
-	if !strings.HasPrefix(userID, "@") {
-		return "", false
-	}
-	local, server, ok := strings.Cut(userID[1:], ":")
-	return server, ok && local != "" && server != ""
+	_, server, ok = mxid.Split(userID, '@')
+	return server, ok
 }
 
 // lookup returns a user's profile, from the accounts for local users and

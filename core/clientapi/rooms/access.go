@@ -10,6 +10,7 @@ import (
 
 	"hearth/core/auth"
 	"hearth/core/event"
+	"hearth/core/mxid"
 	"hearth/core/room"
 	"hearth/core/visibility"
 	"hearth/persist"
@@ -214,13 +215,7 @@ func (h *Handlers) Forgotten(ctx context.Context, userID, roomID string) (bool, 
 	return forgot, err
 }
 
-// serverOf returns the server name of a user ID.
-func serverOf(userID string) string {
-	_, server, _ := strings.Cut(userID, ":")
-	return server
-}
-
 // isLocal reports whether userID belongs to this server.
 func (h *Handlers) isLocal(userID string) bool {
-	return strings.HasPrefix(userID, "@") && serverOf(userID) == h.cfg.ServerName
+	return strings.HasPrefix(userID, "@") && mxid.ServerOf(userID) == h.cfg.ServerName
 }

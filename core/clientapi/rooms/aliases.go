@@ -8,10 +8,10 @@ import (
 	"net/http"
 	"slices"
 	"strings"
-	"unicode"
 
 	"hearth/core/clientapi"
 	"hearth/core/matrixerr"
+	"hearth/core/mxid"
 	"hearth/core/room"
 	"hearth/core/visibility"
 	"hearth/persist"
@@ -39,22 +39,10 @@ func roomAliasKey(roomID, alias string) []byte { return append(roomAliasPrefix(r
 // validAlias reports whether alias has the grammar of a room alias:
 // "#localpart:server", at most 255 bytes, without whitespace or control
 // characters.
-func validAlias(alias string) bool {
-	if len(alias) > maxAliasLength || !strings.HasPrefix(alias, "#") {
-		return false
-	}
-	local, server, ok := strings.Cut(alias[1:], ":")
-	if !ok || local == "" || server == "" {
-		return false
-	}
-	return !strings.ContainsFunc(alias, func(r rune) bool { return unicode.IsSpace(r) || unicode.IsControl(r) })
-}
+func validAlias(alias string) bool { return mxid.ValidRoomAlias(alias) }
 
 // aliasServer returns the server name of an alias.
-func aliasServer(alias string) string {
-	_, server, _ := strings.Cut(alias, ":")
-	return server
-}
+func aliasServer(alias string) string { return mxid.ServerOf(alias) }
 
 // localAlias returns the local alias with the given localpart (the
 // room_alias_name of /createRoom), or 400 M_INVALID_PARAM.

@@ -9,6 +9,7 @@ import (
 	"hearth/core/clientapi"
 	"hearth/core/clientevent"
 	"hearth/core/event"
+	"hearth/core/mxid"
 	"hearth/core/room"
 )
 
@@ -153,7 +154,7 @@ func (v *view) applicableRedaction(ev *event.PDU, redID string) (*event.PDU, err
 	if red.RoomID() != ev.RoomID() || red.Redacts() != ev.ID() {
 		return nil, nil
 	}
-	if serverOf(red.Sender()) == serverOf(ev.Sender()) {
+	if mxid.ServerOf(red.Sender()) == mxid.ServerOf(ev.Sender()) {
 		return red, nil
 	}
 	s, err := v.h.dag.StateAfter(v.ctx, redID)
