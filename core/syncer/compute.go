@@ -56,6 +56,9 @@ func (s *Syncer) compute(ctx context.Context, req Request) (*Response, error) {
 	if err := r.rooms(ctx); err != nil {
 		return nil, err
 	}
+	if err := r.remoteInvites(ctx); err != nil {
+		return nil, err
+	}
 	if err := r.presence(ctx); err != nil {
 		return nil, err
 	}

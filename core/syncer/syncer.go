@@ -101,6 +101,9 @@ type Config struct {
 	// Forgotten leaves out the rooms a user forgot; without it left rooms
 	// show whether forgotten or not.
 	Forgotten Forgotten
+	// RemoteInvites supplies invites to rooms this server is not in;
+	// without it only invites the room DAG holds show.
+	RemoteInvites RemoteInvites
 }
 
 // Syncer answers /sync requests. It is safe for concurrent use.
@@ -204,7 +207,7 @@ type StreamWatcher interface {
 func (s *Syncer) watermarks() []<-chan struct{} {
 	_, rooms := s.cfg.DAG.Position()
 	out := []<-chan struct{}{rooms}
-	for _, src := range []any{s.cfg.AccountData, s.cfg.ToDevice, s.cfg.DeviceKeys, s.cfg.Receipts, s.cfg.Typing, s.cfg.Presence} {
+	for _, src := range []any{s.cfg.AccountData, s.cfg.ToDevice, s.cfg.DeviceKeys, s.cfg.Receipts, s.cfg.Typing, s.cfg.Presence, s.cfg.RemoteInvites} {
 		if w, ok := src.(StreamWatcher); ok {
 			_, ch := w.Stream()
 			out = append(out, ch)
@@ -246,6 +249,9 @@ func (s *Syncer) current() Token {
 	}
 	if s.cfg.Presence != nil {
 		t.Presence = s.cfg.Presence.Position()
+	}
+	if s.cfg.RemoteInvites != nil {
+		t.RemoteInvites = s.cfg.RemoteInvites.Position()
 	}
 	return t
 }

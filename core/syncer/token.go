@@ -13,7 +13,9 @@ var ErrBadToken = errors.New("syncer: bad sync token")
 
 // Token is a position in every stream /sync reads: what a client has seen.
 // Its string form is "s" followed by the positions joined with "_" in field
-// order, e.g. "s42_3_0_7_1_0_2".
+// order, e.g. "s42_3_0_7_1_0_2". The last position, RemoteInvites, is
+// written only when it is not 0 ("s42_3_0_7_1_0_2_5"), so tokens from
+// before it existed stay valid and every token keeps one spelling.
 type Token struct {
 	// Rooms is the room DAG's stream position.
 	Rooms       uint64
@@ -25,14 +27,16 @@ type Token struct {
 	// above the current one means "send the current typers".
 	Typing   uint64
 	Presence uint64
+	// RemoteInvites is the position of the RemoteInvites source.
+	RemoteInvites uint64
 }
 
-// tokenParts is the number of positions in a token.
-const tokenParts = 7
+// tokenParts is the number of positions in a token; the last is optional.
+const tokenParts = 8
 
 // fields returns pointers to the positions in string order.
 func (t *Token) fields() [tokenParts]*uint64 {
-	return [tokenParts]*uint64{&t.Rooms, &t.AccountData, &t.ToDevice, &t.DeviceKeys, &t.Receipts, &t.Typing, &t.Presence}
+	return [tokenParts]*uint64{&t.Rooms, &t.AccountData, &t.ToDevice, &t.DeviceKeys, &t.Receipts, &t.Typing, &t.Presence, &t.RemoteInvites}
 }
 
 // String returns the token's wire form.
@@ -40,6 +44,9 @@ func (t Token) String() string {
 	b := make([]byte, 0, 32)
 	b = append(b, 's')
 	for i, p := range t.fields() {
+		if i == tokenParts-1 && *p == 0 {
+			break
+		}
 		if i > 0 {
 			b = append(b, '_')
 		}
@@ -57,10 +64,14 @@ func ParseToken(s string) (Token, error) {
 		return t, fmt.Errorf("%w: %q does not start with \"s\"", ErrBadToken, s)
 	}
 	parts := strings.Split(rest, "_")
-	if len(parts) != tokenParts {
-		return t, fmt.Errorf("%w: %q has %d positions, want %d", ErrBadToken, s, len(parts), tokenParts)
+	if len(parts) != tokenParts && len(parts) != tokenParts-1 {
+		return t, fmt.Errorf("%w: %q has %d positions, want %d or %d", ErrBadToken, s, len(parts), tokenParts-1, tokenParts)
 	}
-	for i, p := range t.fields() {
+	if len(parts) == tokenParts && parts[tokenParts-1] == "0" {
+		return t, fmt.Errorf("%w: %q spells out a last position of 0", ErrBadToken, s)
+	}
+	fields := t.fields()
+	for i, p := range fields[:len(parts)] {
 		// ParseUint accepts only decimal digits here (no sign, no base
 		// prefix with base 10), so every token has one spelling.
 		n, err := strconv.ParseUint(parts[i], 10, 64)
