@@ -11,7 +11,7 @@ package filter
 import (
 	"bytes"
 	"encoding/json"
-	"fmt"
+	"hearth/core/matrixerr"
 	"net/http"
 	"strings"
 )
@@ -119,7 +119,7 @@ type Filter struct {
 func IsInlineJSON(param string) bool { return strings.HasPrefix(param, "{") }
 
 // Parse decodes and validates a Filter: the body of POST
-// /user/{userId}/filter, or an inline /sync filter. It returns an *Error:
+// /user/{userId}/filter, or an inline /sync filter. It returns a matrixerr.Error:
 // 400 M_NOT_JSON when raw is not JSON; 400 M_BAD_JSON when it is not an
 // object or a field has the wrong JSON type; 400 M_INVALID_PARAM when a
 // value is out of range (a limit below 1, an unknown event_format, a room ID
@@ -153,14 +153,13 @@ func ParseRoomEventFilter(raw []byte) (*RoomEventFilter, error) {
 // decodeObject decodes raw, which must be a JSON object, into v.
 func decodeObject(raw []byte, v any, what string) error {
 	if !json.Valid(raw) {
-		return &Error{Status: http.StatusBadRequest, Code: CodeNotJSON, Message: what + " is not valid JSON"}
+		return matrixerr.New(http.StatusBadRequest, matrixerr.CodeNotJSON, "%s is not valid JSON", what)
 	}
 	if t := bytes.TrimSpace(raw); t[0] != '{' {
-		return &Error{Status: http.StatusBadRequest, Code: CodeBadJSON, Message: what + " must be a JSON object"}
+		return matrixerr.New(http.StatusBadRequest, matrixerr.CodeBadJSON, "%s must be a JSON object", what)
 	}
 	if err := json.Unmarshal(raw, v); err != nil {
-		return &Error{Status: http.StatusBadRequest, Code: CodeBadJSON,
-			Message: fmt.Sprintf("malformed %s: %v", what, err), Err: err}
+		return matrixerr.WithCause(matrixerr.New(http.StatusBadRequest, matrixerr.CodeBadJSON, "malformed %s: %v", what, err), err)
 	}
 	return nil
 }

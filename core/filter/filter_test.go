@@ -3,6 +3,7 @@ package filter
 import (
 	"encoding/json"
 	"errors"
+	"hearth/core/matrixerr"
 	"reflect"
 	"strings"
 	"testing"
@@ -83,49 +84,49 @@ func TestParseErrors(t *testing.T) {
 		in   string
 		code string
 	}{
-		{``, CodeNotJSON},
-		{`   `, CodeNotJSON},
-		{`{`, CodeNotJSON},
-		{`{"room":}`, CodeNotJSON},
-		{`{} {}`, CodeNotJSON},
-		{`{'room':{}}`, CodeNotJSON},
-		{`null`, CodeBadJSON},
-		{`[]`, CodeBadJSON},
-		{`"filter"`, CodeBadJSON},
-		{`12`, CodeBadJSON},
-		{`{"room":[]}`, CodeBadJSON},
-		{`{"room":"all"}`, CodeBadJSON},
-		{`{"event_fields":"type"}`, CodeBadJSON},
-		{`{"event_fields":[1]}`, CodeBadJSON},
-		{`{"event_format":1}`, CodeBadJSON},
-		{`{"presence":{"types":"m.presence"}}`, CodeBadJSON},
-		{`{"presence":{"senders":[null,1]}}`, CodeBadJSON},
-		{`{"room":{"timeline":{"limit":"10"}}}`, CodeBadJSON},
-		{`{"room":{"timeline":{"limit":1.5}}}`, CodeBadJSON},
-		{`{"room":{"timeline":{"limit":1e400}}}`, CodeBadJSON},
-		{`{"room":{"timeline":{"limit":99999999999999999999}}}`, CodeBadJSON},
-		{`{"room":{"include_leave":"yes"}}`, CodeBadJSON},
-		{`{"room":{"state":{"lazy_load_members":1}}}`, CodeBadJSON},
-		{`{"room":{"timeline":{"contains_url":"true"}}}`, CodeBadJSON},
-		{`{"event_format":"json"}`, CodeInvalidParam},
-		{`{"event_format":"Client"}`, CodeInvalidParam},
-		{`{"room":{"timeline":{"limit":0}}}`, CodeInvalidParam},
-		{`{"room":{"timeline":{"limit":-5}}}`, CodeInvalidParam},
-		{`{"room":{"state":{"limit":0}}}`, CodeInvalidParam},
-		{`{"room":{"ephemeral":{"limit":0}}}`, CodeInvalidParam},
-		{`{"room":{"account_data":{"limit":0}}}`, CodeInvalidParam},
-		{`{"presence":{"limit":0}}`, CodeInvalidParam},
-		{`{"account_data":{"limit":0}}`, CodeInvalidParam},
-		{`{"room":{"rooms":["#alias:x"]}}`, CodeInvalidParam},
-		{`{"room":{"not_rooms":["room"]}}`, CodeInvalidParam},
-		{`{"room":{"timeline":{"rooms":["@u:x"]}}}`, CodeInvalidParam},
-		{`{"room":{"state":{"not_rooms":[""]}}}`, CodeInvalidParam},
-		{`{"room":{"timeline":{"senders":["!r:x"]}}}`, CodeInvalidParam},
-		{`{"presence":{"not_senders":["alice"]}}`, CodeInvalidParam},
+		{``, matrixerr.CodeNotJSON},
+		{`   `, matrixerr.CodeNotJSON},
+		{`{`, matrixerr.CodeNotJSON},
+		{`{"room":}`, matrixerr.CodeNotJSON},
+		{`{} {}`, matrixerr.CodeNotJSON},
+		{`{'room':{}}`, matrixerr.CodeNotJSON},
+		{`null`, matrixerr.CodeBadJSON},
+		{`[]`, matrixerr.CodeBadJSON},
+		{`"filter"`, matrixerr.CodeBadJSON},
+		{`12`, matrixerr.CodeBadJSON},
+		{`{"room":[]}`, matrixerr.CodeBadJSON},
+		{`{"room":"all"}`, matrixerr.CodeBadJSON},
+		{`{"event_fields":"type"}`, matrixerr.CodeBadJSON},
+		{`{"event_fields":[1]}`, matrixerr.CodeBadJSON},
+		{`{"event_format":1}`, matrixerr.CodeBadJSON},
+		{`{"presence":{"types":"m.presence"}}`, matrixerr.CodeBadJSON},
+		{`{"presence":{"senders":[null,1]}}`, matrixerr.CodeBadJSON},
+		{`{"room":{"timeline":{"limit":"10"}}}`, matrixerr.CodeBadJSON},
+		{`{"room":{"timeline":{"limit":1.5}}}`, matrixerr.CodeBadJSON},
+		{`{"room":{"timeline":{"limit":1e400}}}`, matrixerr.CodeBadJSON},
+		{`{"room":{"timeline":{"limit":99999999999999999999}}}`, matrixerr.CodeBadJSON},
+		{`{"room":{"include_leave":"yes"}}`, matrixerr.CodeBadJSON},
+		{`{"room":{"state":{"lazy_load_members":1}}}`, matrixerr.CodeBadJSON},
+		{`{"room":{"timeline":{"contains_url":"true"}}}`, matrixerr.CodeBadJSON},
+		{`{"event_format":"json"}`, matrixerr.CodeInvalidParam},
+		{`{"event_format":"Client"}`, matrixerr.CodeInvalidParam},
+		{`{"room":{"timeline":{"limit":0}}}`, matrixerr.CodeInvalidParam},
+		{`{"room":{"timeline":{"limit":-5}}}`, matrixerr.CodeInvalidParam},
+		{`{"room":{"state":{"limit":0}}}`, matrixerr.CodeInvalidParam},
+		{`{"room":{"ephemeral":{"limit":0}}}`, matrixerr.CodeInvalidParam},
+		{`{"room":{"account_data":{"limit":0}}}`, matrixerr.CodeInvalidParam},
+		{`{"presence":{"limit":0}}`, matrixerr.CodeInvalidParam},
+		{`{"account_data":{"limit":0}}`, matrixerr.CodeInvalidParam},
+		{`{"room":{"rooms":["#alias:x"]}}`, matrixerr.CodeInvalidParam},
+		{`{"room":{"not_rooms":["room"]}}`, matrixerr.CodeInvalidParam},
+		{`{"room":{"timeline":{"rooms":["@u:x"]}}}`, matrixerr.CodeInvalidParam},
+		{`{"room":{"state":{"not_rooms":[""]}}}`, matrixerr.CodeInvalidParam},
+		{`{"room":{"timeline":{"senders":["!r:x"]}}}`, matrixerr.CodeInvalidParam},
+		{`{"presence":{"not_senders":["alice"]}}`, matrixerr.CodeInvalidParam},
 	}
 	for _, tc := range tests {
 		f, err := Parse([]byte(tc.in))
-		var e *Error
+		var e matrixerr.Error
 		if !errors.As(err, &e) {
 			t.Errorf("Parse(%s) = %+v, %v; want %s", tc.in, f, err, tc.code)
 			continue
@@ -176,15 +177,15 @@ func TestParseRoomEventFilter(t *testing.T) {
 		t.Errorf("parsed %+v", f)
 	}
 	for in, code := range map[string]string{
-		`nope`:              CodeNotJSON,
-		`[]`:                CodeBadJSON,
-		`{"limit":true}`:    CodeBadJSON,
-		`{"limit":0}`:       CodeInvalidParam,
-		`{"rooms":["x"]}`:   CodeInvalidParam,
-		`{"senders":["x"]}`: CodeInvalidParam,
+		`nope`:              matrixerr.CodeNotJSON,
+		`[]`:                matrixerr.CodeBadJSON,
+		`{"limit":true}`:    matrixerr.CodeBadJSON,
+		`{"limit":0}`:       matrixerr.CodeInvalidParam,
+		`{"rooms":["x"]}`:   matrixerr.CodeInvalidParam,
+		`{"senders":["x"]}`: matrixerr.CodeInvalidParam,
 	} {
 		_, err := ParseRoomEventFilter([]byte(in))
-		var e *Error
+		var e matrixerr.Error
 		if !errors.As(err, &e) || e.Code != code {
 			t.Errorf("ParseRoomEventFilter(%s) = %v, want %s", in, err, code)
 		}

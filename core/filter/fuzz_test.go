@@ -3,11 +3,12 @@ package filter
 import (
 	"encoding/json"
 	"errors"
+	"hearth/core/matrixerr"
 	"reflect"
 	"testing"
 )
 
-// FuzzParse checks that Parse never panics, fails only with an *Error of the
+// FuzzParse checks that Parse never panics, fails only with a matrixerr.Error of the
 // documented kinds, and accepts exactly what it produces: a parsed filter
 // marshals to JSON that parses back to the same filter. It also runs the
 // matching helpers on whatever parses. Seeds come from f.Add below and from
@@ -35,10 +36,10 @@ func FuzzParse(f *testing.F) {
 	f.Fuzz(func(t *testing.T, raw []byte) {
 		parsed, err := Parse(raw)
 		if err != nil {
-			var e *Error
+			var e matrixerr.Error
 			if !errors.As(err, &e) || e.Status != 400 ||
-				(e.Code != CodeNotJSON && e.Code != CodeBadJSON && e.Code != CodeInvalidParam) {
-				t.Fatalf("Parse(%q) failed with %v, not a documented *Error", raw, err)
+				(e.Code != matrixerr.CodeNotJSON && e.Code != matrixerr.CodeBadJSON && e.Code != matrixerr.CodeInvalidParam) {
+				t.Fatalf("Parse(%q) failed with %v, not a documented matrixerr.Error", raw, err)
 			}
 			if parsed != nil {
 				t.Fatalf("Parse(%q) returned a filter with its error", raw)

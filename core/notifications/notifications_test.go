@@ -174,7 +174,7 @@ func TestRulesDecide(t *testing.T) {
 		rs.SetEnabled(pushrules.KindOverride, pushrules.RuleMaster, true)
 		return rs.Delete(pushrules.KindOverride, pushrules.RuleMaster)
 	})
-	var perr *pushrules.Error
+	var perr matrixerr.Error
 	if !errors.As(err, &perr) || perr.Status != http.StatusBadRequest {
 		t.Fatalf("deleting a default rule: %v", err)
 	}

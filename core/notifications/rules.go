@@ -63,7 +63,7 @@ func (s *Service) Rules(ctx context.Context, userID string) (pushrules.Ruleset, 
 
 // EditRules changes the user's push rules atomically: edit gets the current
 // rules and changes them in place; its error (typically a
-// *pushrules.Error) is returned unchanged and nothing is saved. The result
+// matrixerr.Error from core/pushrules) is returned unchanged and nothing is saved. The result
 // is stored as the m.push_rules account data, which syncs to the user's
 // clients.
 func (s *Service) EditRules(ctx context.Context, userID string, edit func(*pushrules.Ruleset) error) error {

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"hearth/core/matrixerr"
 	"net/http"
 	"strings"
 )
@@ -109,14 +110,13 @@ func DecodeActionsBody(raw []byte) ([]Action, error) {
 // decodeObject decodes a request body that must be a JSON object into v.
 func decodeObject(raw []byte, v any) error {
 	if !json.Valid(raw) {
-		return &Error{Status: http.StatusBadRequest, Code: CodeNotJSON, Message: "request body is not JSON"}
+		return matrixerr.New(http.StatusBadRequest, matrixerr.CodeNotJSON, "request body is not JSON")
 	}
 	if t := bytes.TrimSpace(raw); len(t) == 0 || t[0] != '{' {
-		return &Error{Status: http.StatusBadRequest, Code: CodeBadJSON, Message: "request body must be a JSON object"}
+		return matrixerr.New(http.StatusBadRequest, matrixerr.CodeBadJSON, "request body must be a JSON object")
 	}
 	if err := json.Unmarshal(raw, v); err != nil {
-		return &Error{Status: http.StatusBadRequest, Code: CodeBadJSON,
-			Message: fmt.Sprintf("malformed push rule request: %v", err), Err: err}
+		return matrixerr.WithCause(matrixerr.New(http.StatusBadRequest, matrixerr.CodeBadJSON, "malformed push rule request: %v", err), err)
 	}
 	return nil
 }
@@ -181,9 +181,10 @@ func (rs *Ruleset) Put(k Kind, id string, body RuleBody, before, after string) e
 		r.Conditions = append([]Condition{}, body.Conditions...)
 		for i, c := range r.Conditions {
 			if err := c.validate(); err != nil {
-				var e *Error
+				var e matrixerr.Error
 				if errors.As(err, &e) {
 					e.Message = fmt.Sprintf("condition %d: %s", i, e.Message)
+					return e
 				}
 				return err
 			}
@@ -212,8 +213,7 @@ func (rs *Ruleset) Put(k Kind, id string, body RuleBody, before, after string) e
 		}
 		i := find(list, anchor)
 		if i < 0 {
-			return &Error{Status: http.StatusBadRequest, Code: CodeUnknown,
-				Message: "before/after rule not found: " + anchor}
+			return matrixerr.New(http.StatusBadRequest, matrixerr.CodeUnknown, "before/after rule not found: %s", anchor)
 		}
 		at = i + offset
 	case at < 0:

@@ -3,15 +3,16 @@ package pushrules
 import (
 	"encoding/json"
 	"errors"
+	"hearth/core/matrixerr"
 	"net/http"
 	"strings"
 	"testing"
 )
 
-// wantErr checks that err is an *Error with the given status and errcode.
+// wantErr checks that err is a matrixerr.Error with the given status and errcode.
 func wantErr(t *testing.T, what string, err error, status int, code string) {
 	t.Helper()
-	var e *Error
+	var e matrixerr.Error
 	if !errors.As(err, &e) {
 		t.Errorf("%s: error %v, want %d %s", what, err, status, code)
 		return
@@ -42,33 +43,33 @@ func TestPutErrors(t *testing.T) {
 		status        int
 		code          string
 	}{
-		{"unknown kind", "global", "a", ok, "", "", 400, CodeInvalidParam},
-		{"dot id", KindOverride, ".m.rule.master", ok, "", "", 400, CodeInvalidParam},
-		{"dot id content", KindContent, ".mine", RuleBody{Actions: []Action{}, Pattern: &pattern}, "", "", 400, CodeInvalidParam},
-		{"empty id", KindOverride, "", ok, "", "", 400, CodeInvalidParam},
-		{"slash id", KindOverride, "a/b", ok, "", "", 400, CodeInvalidParam},
-		{"backslash id", KindOverride, `a\b`, ok, "", "", 400, CodeInvalidParam},
-		{"room id not a room", KindRoom, "@u:x", ok, "", "", 400, CodeInvalidParam},
-		{"sender id not a user", KindSender, "!r:x", ok, "", "", 400, CodeInvalidParam},
-		{"no actions", KindOverride, "a", RuleBody{}, "", "", 400, CodeMissingParam},
-		{"empty action", KindOverride, "a", RuleBody{Actions: []Action{{}}}, "", "", 400, CodeInvalidParam},
-		{"tweak without name", KindOverride, "a", RuleBody{Actions: []Action{SetTweak("", nil)}}, "", "", 400, CodeInvalidParam},
-		{"content without pattern", KindContent, "a", ok, "", "", 400, CodeMissingParam},
-		{"content with empty pattern", KindContent, "a", RuleBody{Actions: []Action{}, Pattern: &empty}, "", "", 400, CodeMissingParam},
-		{"condition without kind", KindOverride, "a", RuleBody{Actions: []Action{}, Conditions: []Condition{{Key: "type"}}}, "", "", 400, CodeMissingParam},
-		{"event_match without pattern", KindOverride, "a", RuleBody{Actions: []Action{}, Conditions: []Condition{{Kind: CondEventMatch, Key: "type"}}}, "", "", 400, CodeMissingParam},
-		{"event_match without key", KindUnderride, "a", RuleBody{Actions: []Action{}, Conditions: []Condition{{Kind: CondEventMatch, Pattern: &pattern}}}, "", "", 400, CodeMissingParam},
-		{"property_is without value", KindOverride, "a", RuleBody{Actions: []Action{}, Conditions: []Condition{{Kind: CondEventPropertyIs, Key: "k"}}}, "", "", 400, CodeMissingParam},
-		{"property_is compound value", KindOverride, "a", RuleBody{Actions: []Action{}, Conditions: []Condition{{Kind: CondEventPropertyIs, Key: "k", Value: json.RawMessage(`[1]`)}}}, "", "", 400, CodeInvalidParam},
-		{"property_contains float", KindOverride, "a", RuleBody{Actions: []Action{}, Conditions: []Condition{{Kind: CondEventPropertyContains, Key: "k", Value: json.RawMessage(`1.5`)}}}, "", "", 400, CodeInvalidParam},
-		{"member count bad", KindOverride, "a", RuleBody{Actions: []Action{}, Conditions: []Condition{{Kind: CondRoomMemberCount, Is: "=<2"}}}, "", "", 400, CodeInvalidParam},
-		{"permission without key", KindOverride, "a", RuleBody{Actions: []Action{}, Conditions: []Condition{{Kind: CondSenderNotificationPermission}}}, "", "", 400, CodeMissingParam},
-		{"unknown before", KindOverride, "a", ok, "nope", "", 400, CodeUnknown},
-		{"unknown after", KindOverride, "a", ok, "", "nope", 400, CodeUnknown},
-		{"before itself", KindOverride, "mine", ok, "mine", "", 400, CodeUnknown},
-		{"before other kind", KindUnderride, "a", ok, "mine", "", 400, CodeUnknown},
-		{"before default", KindOverride, "a", ok, RuleMaster, "", 400, CodeInvalidParam},
-		{"after default", KindUnderride, "a", ok, "", RuleMessage, 400, CodeInvalidParam},
+		{"unknown kind", "global", "a", ok, "", "", 400, matrixerr.CodeInvalidParam},
+		{"dot id", KindOverride, ".m.rule.master", ok, "", "", 400, matrixerr.CodeInvalidParam},
+		{"dot id content", KindContent, ".mine", RuleBody{Actions: []Action{}, Pattern: &pattern}, "", "", 400, matrixerr.CodeInvalidParam},
+		{"empty id", KindOverride, "", ok, "", "", 400, matrixerr.CodeInvalidParam},
+		{"slash id", KindOverride, "a/b", ok, "", "", 400, matrixerr.CodeInvalidParam},
+		{"backslash id", KindOverride, `a\b`, ok, "", "", 400, matrixerr.CodeInvalidParam},
+		{"room id not a room", KindRoom, "@u:x", ok, "", "", 400, matrixerr.CodeInvalidParam},
+		{"sender id not a user", KindSender, "!r:x", ok, "", "", 400, matrixerr.CodeInvalidParam},
+		{"no actions", KindOverride, "a", RuleBody{}, "", "", 400, matrixerr.CodeMissingParam},
+		{"empty action", KindOverride, "a", RuleBody{Actions: []Action{{}}}, "", "", 400, matrixerr.CodeInvalidParam},
+		{"tweak without name", KindOverride, "a", RuleBody{Actions: []Action{SetTweak("", nil)}}, "", "", 400, matrixerr.CodeInvalidParam},
+		{"content without pattern", KindContent, "a", ok, "", "", 400, matrixerr.CodeMissingParam},
+		{"content with empty pattern", KindContent, "a", RuleBody{Actions: []Action{}, Pattern: &empty}, "", "", 400, matrixerr.CodeMissingParam},
+		{"condition without kind", KindOverride, "a", RuleBody{Actions: []Action{}, Conditions: []Condition{{Key: "type"}}}, "", "", 400, matrixerr.CodeMissingParam},
+		{"event_match without pattern", KindOverride, "a", RuleBody{Actions: []Action{}, Conditions: []Condition{{Kind: CondEventMatch, Key: "type"}}}, "", "", 400, matrixerr.CodeMissingParam},
+		{"event_match without key", KindUnderride, "a", RuleBody{Actions: []Action{}, Conditions: []Condition{{Kind: CondEventMatch, Pattern: &pattern}}}, "", "", 400, matrixerr.CodeMissingParam},
+		{"property_is without value", KindOverride, "a", RuleBody{Actions: []Action{}, Conditions: []Condition{{Kind: CondEventPropertyIs, Key: "k"}}}, "", "", 400, matrixerr.CodeMissingParam},
+		{"property_is compound value", KindOverride, "a", RuleBody{Actions: []Action{}, Conditions: []Condition{{Kind: CondEventPropertyIs, Key: "k", Value: json.RawMessage(`[1]`)}}}, "", "", 400, matrixerr.CodeInvalidParam},
+		{"property_contains float", KindOverride, "a", RuleBody{Actions: []Action{}, Conditions: []Condition{{Kind: CondEventPropertyContains, Key: "k", Value: json.RawMessage(`1.5`)}}}, "", "", 400, matrixerr.CodeInvalidParam},
+		{"member count bad", KindOverride, "a", RuleBody{Actions: []Action{}, Conditions: []Condition{{Kind: CondRoomMemberCount, Is: "=<2"}}}, "", "", 400, matrixerr.CodeInvalidParam},
+		{"permission without key", KindOverride, "a", RuleBody{Actions: []Action{}, Conditions: []Condition{{Kind: CondSenderNotificationPermission}}}, "", "", 400, matrixerr.CodeMissingParam},
+		{"unknown before", KindOverride, "a", ok, "nope", "", 400, matrixerr.CodeUnknown},
+		{"unknown after", KindOverride, "a", ok, "", "nope", 400, matrixerr.CodeUnknown},
+		{"before itself", KindOverride, "mine", ok, "mine", "", 400, matrixerr.CodeUnknown},
+		{"before other kind", KindUnderride, "a", ok, "mine", "", 400, matrixerr.CodeUnknown},
+		{"before default", KindOverride, "a", ok, RuleMaster, "", 400, matrixerr.CodeInvalidParam},
+		{"after default", KindUnderride, "a", ok, "", RuleMessage, 400, matrixerr.CodeInvalidParam},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -198,18 +199,18 @@ func TestRuleDeleteEnableActions(t *testing.T) {
 		status int
 		code   string
 	}{
-		{"get missing", func() error { _, err := rs.Rule(KindSender, "@t:x"); return err }(), http.StatusNotFound, CodeNotFound},
-		{"get wrong kind", func() error { _, err := rs.Rule(KindRoom, "@s:x"); return err }(), http.StatusNotFound, CodeNotFound},
-		{"get bad kind", func() error { _, err := rs.Rule("bogus", "@s:x"); return err }(), 400, CodeInvalidParam},
-		{"delete missing", rs.Delete(KindOverride, "nope"), http.StatusNotFound, CodeNotFound},
-		{"delete default", rs.Delete(KindOverride, RuleMaster), 400, CodeInvalidParam},
-		{"delete default content", rs.Delete(KindContent, RuleContainsUserName), 400, CodeInvalidParam},
-		{"delete bad kind", rs.Delete("bogus", "x"), 400, CodeInvalidParam},
-		{"enable missing", rs.SetEnabled(KindUnderride, "nope", true), http.StatusNotFound, CodeNotFound},
-		{"enable bad kind", rs.SetEnabled("", RuleMaster, true), 400, CodeInvalidParam},
-		{"actions missing rule", rs.SetActions(KindRoom, "!nope:x", []Action{}), http.StatusNotFound, CodeNotFound},
-		{"actions nil", rs.SetActions(KindOverride, RuleMaster, nil), 400, CodeMissingParam},
-		{"actions invalid", rs.SetActions(KindOverride, RuleMaster, []Action{{Name: ""}}), 400, CodeInvalidParam},
+		{"get missing", func() error { _, err := rs.Rule(KindSender, "@t:x"); return err }(), http.StatusNotFound, matrixerr.CodeNotFound},
+		{"get wrong kind", func() error { _, err := rs.Rule(KindRoom, "@s:x"); return err }(), http.StatusNotFound, matrixerr.CodeNotFound},
+		{"get bad kind", func() error { _, err := rs.Rule("bogus", "@s:x"); return err }(), 400, matrixerr.CodeInvalidParam},
+		{"delete missing", rs.Delete(KindOverride, "nope"), http.StatusNotFound, matrixerr.CodeNotFound},
+		{"delete default", rs.Delete(KindOverride, RuleMaster), 400, matrixerr.CodeInvalidParam},
+		{"delete default content", rs.Delete(KindContent, RuleContainsUserName), 400, matrixerr.CodeInvalidParam},
+		{"delete bad kind", rs.Delete("bogus", "x"), 400, matrixerr.CodeInvalidParam},
+		{"enable missing", rs.SetEnabled(KindUnderride, "nope", true), http.StatusNotFound, matrixerr.CodeNotFound},
+		{"enable bad kind", rs.SetEnabled("", RuleMaster, true), 400, matrixerr.CodeInvalidParam},
+		{"actions missing rule", rs.SetActions(KindRoom, "!nope:x", []Action{}), http.StatusNotFound, matrixerr.CodeNotFound},
+		{"actions nil", rs.SetActions(KindOverride, RuleMaster, nil), 400, matrixerr.CodeMissingParam},
+		{"actions invalid", rs.SetActions(KindOverride, RuleMaster, []Action{{Name: ""}}), 400, matrixerr.CodeInvalidParam},
 	}
 	for _, tc := range tests {
 		wantErr(t, tc.name, tc.err, tc.status, tc.code)
@@ -252,19 +253,19 @@ func TestDecodeBodies(t *testing.T) {
 		status int
 		code   string
 	}{
-		{"rule not json", func(b []byte) error { _, err := DecodeRuleBody(b); return err }, `{"actions":`, 400, CodeNotJSON},
-		{"rule not object", func(b []byte) error { _, err := DecodeRuleBody(b); return err }, `["notify"]`, 400, CodeBadJSON},
-		{"rule actions not array", func(b []byte) error { _, err := DecodeRuleBody(b); return err }, `{"actions":"notify"}`, 400, CodeBadJSON},
-		{"rule action number", func(b []byte) error { _, err := DecodeRuleBody(b); return err }, `{"actions":[1]}`, 400, CodeBadJSON},
-		{"rule set_tweak number", func(b []byte) error { _, err := DecodeRuleBody(b); return err }, `{"actions":[{"set_tweak":1}]}`, 400, CodeBadJSON},
-		{"rule pattern number", func(b []byte) error { _, err := DecodeRuleBody(b); return err }, `{"actions":[],"pattern":1}`, 400, CodeBadJSON},
-		{"rule conditions object", func(b []byte) error { _, err := DecodeRuleBody(b); return err }, `{"actions":[],"conditions":{}}`, 400, CodeBadJSON},
-		{"enabled missing", func(b []byte) error { _, err := DecodeEnabledBody(b); return err }, `{}`, 400, CodeMissingParam},
-		{"enabled string", func(b []byte) error { _, err := DecodeEnabledBody(b); return err }, `{"enabled":"true"}`, 400, CodeBadJSON},
-		{"enabled empty body", func(b []byte) error { _, err := DecodeEnabledBody(b); return err }, ``, 400, CodeNotJSON},
-		{"actions missing", func(b []byte) error { _, err := DecodeActionsBody(b); return err }, `{"actions":null}`, 400, CodeMissingParam},
-		{"actions not json", func(b []byte) error { _, err := DecodeActionsBody(b); return err }, `nope`, 400, CodeNotJSON},
-		{"actions not object", func(b []byte) error { _, err := DecodeActionsBody(b); return err }, `null`, 400, CodeBadJSON},
+		{"rule not json", func(b []byte) error { _, err := DecodeRuleBody(b); return err }, `{"actions":`, 400, matrixerr.CodeNotJSON},
+		{"rule not object", func(b []byte) error { _, err := DecodeRuleBody(b); return err }, `["notify"]`, 400, matrixerr.CodeBadJSON},
+		{"rule actions not array", func(b []byte) error { _, err := DecodeRuleBody(b); return err }, `{"actions":"notify"}`, 400, matrixerr.CodeBadJSON},
+		{"rule action number", func(b []byte) error { _, err := DecodeRuleBody(b); return err }, `{"actions":[1]}`, 400, matrixerr.CodeBadJSON},
+		{"rule set_tweak number", func(b []byte) error { _, err := DecodeRuleBody(b); return err }, `{"actions":[{"set_tweak":1}]}`, 400, matrixerr.CodeBadJSON},
+		{"rule pattern number", func(b []byte) error { _, err := DecodeRuleBody(b); return err }, `{"actions":[],"pattern":1}`, 400, matrixerr.CodeBadJSON},
+		{"rule conditions object", func(b []byte) error { _, err := DecodeRuleBody(b); return err }, `{"actions":[],"conditions":{}}`, 400, matrixerr.CodeBadJSON},
+		{"enabled missing", func(b []byte) error { _, err := DecodeEnabledBody(b); return err }, `{}`, 400, matrixerr.CodeMissingParam},
+		{"enabled string", func(b []byte) error { _, err := DecodeEnabledBody(b); return err }, `{"enabled":"true"}`, 400, matrixerr.CodeBadJSON},
+		{"enabled empty body", func(b []byte) error { _, err := DecodeEnabledBody(b); return err }, ``, 400, matrixerr.CodeNotJSON},
+		{"actions missing", func(b []byte) error { _, err := DecodeActionsBody(b); return err }, `{"actions":null}`, 400, matrixerr.CodeMissingParam},
+		{"actions not json", func(b []byte) error { _, err := DecodeActionsBody(b); return err }, `nope`, 400, matrixerr.CodeNotJSON},
+		{"actions not object", func(b []byte) error { _, err := DecodeActionsBody(b); return err }, `null`, 400, matrixerr.CodeBadJSON},
 	}
 	for _, tc := range tests {
 		wantErr(t, tc.name, tc.decode([]byte(tc.in)), tc.status, tc.code)
@@ -280,7 +281,7 @@ func TestDecodeBodies(t *testing.T) {
 	if a, err := DecodeActionsBody([]byte(`{"actions":[]}`)); err != nil || a == nil || len(a) != 0 {
 		t.Errorf("DecodeActionsBody = %v, %v", a, err)
 	}
-	var e *Error
+	var e matrixerr.Error
 	_, err = DecodeRuleBody([]byte(`{"actions":"x"}`))
 	if !errors.As(err, &e) || errors.Unwrap(err) == nil {
 		t.Errorf("bad JSON error %v does not wrap its cause", err)
@@ -295,10 +296,10 @@ func TestParseKindAndScope(t *testing.T) {
 	}
 	for _, s := range []string{"", "Override", "global", "device"} {
 		_, err := ParseKind(s)
-		wantErr(t, "ParseKind "+s, err, 400, CodeInvalidParam)
+		wantErr(t, "ParseKind "+s, err, 400, matrixerr.CodeInvalidParam)
 	}
 	if err := CheckScope("global"); err != nil {
 		t.Error(err)
 	}
-	wantErr(t, "CheckScope device", CheckScope("device"), 400, CodeInvalidParam)
+	wantErr(t, "CheckScope device", CheckScope("device"), 400, matrixerr.CodeInvalidParam)
 }

@@ -5,7 +5,6 @@ import (
 	"net/http"
 
 	"hearth/core/event"
-	"hearth/core/filter"
 	"hearth/core/matrixerr"
 	"hearth/core/room"
 )
@@ -85,13 +84,4 @@ func trimPrefix(err error) string {
 		}
 	}
 	return s
-}
-
-// filterError turns a core/filter parse error into a client error.
-func filterError(err error) error {
-	var fe *filter.Error
-	if errors.As(err, &fe) {
-		return matrixerr.New(fe.Status, fe.Code, "%s", fe.Message)
-	}
-	return err
 }

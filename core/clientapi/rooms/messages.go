@@ -122,7 +122,7 @@ func parseRoomFilter(r *http.Request) (*filter.RoomEventFilter, error) {
 	}
 	f, err := filter.ParseRoomEventFilter([]byte(raw))
 	if err != nil {
-		return nil, filterError(err)
+		return nil, err // a matrixerr.Error
 	}
 	return f, nil
 }

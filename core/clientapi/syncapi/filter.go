@@ -22,7 +22,7 @@ func (h *Handlers) createFilter(w http.ResponseWriter, r *http.Request, c client
 		return
 	}
 	if _, err := filter.Parse(raw); err != nil {
-		clientapi.WriteError(w, filterError(err))
+		clientapi.WriteError(w, err) // a matrixerr.Error
 		return
 	}
 	id, err := h.cfg.Syncer.PutFilter(r.Context(), c.UserID, raw)
@@ -49,13 +49,4 @@ func (h *Handlers) getFilter(w http.ResponseWriter, r *http.Request, c clientapi
 		return
 	}
 	clientapi.WriteJSON(w, http.StatusOK, raw)
-}
-
-// filterError turns a filter.Parse error into the Matrix error it names.
-func filterError(err error) error {
-	var fe *filter.Error
-	if errors.As(err, &fe) {
-		return matrixerr.New(fe.Status, fe.Code, "%s", fe.Message)
-	}
-	return matrixerr.New(http.StatusBadRequest, matrixerr.CodeBadJSON, "invalid filter")
 }

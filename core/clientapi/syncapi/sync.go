@@ -76,7 +76,7 @@ func (h *Handlers) request(r *http.Request, c clientapi.Caller) (syncer.Request,
 		}
 		f, err := filter.Parse(raw)
 		if err != nil {
-			return req, filterError(err)
+			return req, err // a matrixerr.Error
 		}
 		req.Filter = f
 	}

@@ -17,7 +17,6 @@ import (
 	"hearth/core/ephemeral"
 	"hearth/core/matrixerr"
 	"hearth/core/notifications"
-	"hearth/core/pushrules"
 )
 
 // Config is what the handlers need.
@@ -80,10 +79,7 @@ var empty = struct{}{}
 
 // writeError answers with err mapped to its Matrix error.
 func writeError(w http.ResponseWriter, err error) {
-	var perr *pushrules.Error
 	switch {
-	case errors.As(err, &perr):
-		err = matrixerr.New(perr.Status, perr.Code, "%s", perr.Message)
 	case errors.Is(err, accountdata.ErrNotFound):
 		err = matrixerr.New(http.StatusNotFound, matrixerr.CodeNotFound, "account data not found")
 	case errors.Is(err, accountdata.ErrInvalid), errors.Is(err, ephemeral.ErrInvalid):
