@@ -4,7 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
-	"strings"
+	"hearth/core/internal/dotpath"
 )
 
 // ProjectFields applies f's event_fields to a client-format event: it returns
@@ -22,7 +22,7 @@ func (f *Filter) ProjectFields(event []byte) ([]byte, error) {
 	}
 	root := &fieldTree{}
 	for _, p := range f.EventFields {
-		root.add(splitPath(p))
+		root.add(dotpath.Split(p))
 	}
 	out, err := root.project(event)
 	if err != nil {
@@ -91,26 +91,4 @@ func (t *fieldTree) project(raw []byte) ([]byte, error) {
 		return nil, err
 	}
 	return bytes.TrimSuffix(buf.Bytes(), []byte("\n")), nil
-}
-
-// splitPath splits a dot-separated property path into property names: "\."
-// is a literal dot and "\\" a literal backslash; any other backslash stands
-// for itself.
-func splitPath(key string) []string {
-	var parts []string
-	var cur strings.Builder
-	for i := 0; i < len(key); i++ {
-		c := key[i]
-		switch {
-		case c == '\\' && i+1 < len(key) && (key[i+1] == '.' || key[i+1] == '\\'):
-			i++
-			cur.WriteByte(key[i])
-		case c == '.':
-			parts = append(parts, cur.String())
-			cur.Reset()
-		default:
-			cur.WriteByte(c)
-		}
-	}
-	return append(parts, cur.String())
 }

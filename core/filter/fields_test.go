@@ -48,19 +48,3 @@ func TestProjectFields(t *testing.T) {
 		t.Errorf("nil filter changed the event: %s, %v", got, err)
 	}
 }
-
-func TestSplitPath(t *testing.T) {
-	tests := map[string][]string{
-		"content.body":          {"content", "body"},
-		`content.m\.relates_to`: {"content", "m.relates_to"},
-		`a\\b`:                  {`a\b`},
-		`a\x`:                   {`a\x`},
-		`a\`:                    {`a\`},
-		"":                      {""},
-	}
-	for in, want := range tests {
-		if got := splitPath(in); !reflect.DeepEqual(got, want) {
-			t.Errorf("splitPath(%q) = %q, want %q", in, got, want)
-		}
-	}
-}

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"hearth/core/internal/dotpath"
 	"io"
 	"slices"
 )
@@ -41,7 +42,7 @@ func NewEventView(eventJSON []byte) (EventView, error) {
 // `content.m\.relates_to.rel_type`, as decoded by encoding/json with
 // UseNumber, and whether the property exists.
 func (v EventView) Property(key string) (any, bool) {
-	return lookup(v.obj, splitPath(key))
+	return lookup(v.obj, dotpath.Split(key))
 }
 
 // str returns a top-level string field, or "" if absent or not a string.
@@ -143,7 +144,7 @@ func conditionMatches(c Condition, ev EventView, ctx Context) bool {
 		if c.Pattern == nil {
 			return false
 		}
-		path := splitPath(c.Key)
+		path := dotpath.Split(c.Key)
 		v, _ := lookup(ev.obj, path)
 		s, ok := v.(string)
 		if !ok {
@@ -159,7 +160,7 @@ func conditionMatches(c Condition, ev EventView, ctx Context) bool {
 		if !ok {
 			return false
 		}
-		v, found := lookup(ev.obj, splitPath(c.Key))
+		v, found := lookup(ev.obj, dotpath.Split(c.Key))
 		got, ok := scalarOf(v)
 		return found && ok && got == want
 	case CondEventPropertyContains:
@@ -167,7 +168,7 @@ func conditionMatches(c Condition, ev EventView, ctx Context) bool {
 		if !ok {
 			return false
 		}
-		v, _ := lookup(ev.obj, splitPath(c.Key))
+		v, _ := lookup(ev.obj, dotpath.Split(c.Key))
 		arr, _ := v.([]any)
 		for _, e := range arr {
 			if got, ok := scalarOf(e); ok && got == want {

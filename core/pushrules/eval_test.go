@@ -205,26 +205,6 @@ func TestNewEventViewErrors(t *testing.T) {
 	}
 }
 
-func TestSplitPath(t *testing.T) {
-	tests := map[string][]string{
-		"content.body":                   {"content", "body"},
-		`content.m\.relates_to.rel_type`: {"content", "m.relates_to", "rel_type"},
-		`content.m\\foo`:                 {"content", `m\foo`},
-		`content.m\xfoo`:                 {"content", `m\xfoo`},
-		`a\`:                             {`a\`},
-		`a\\.b`:                          {`a\`, "b"},
-		`a\\\.b`:                         {`a\.b`},
-		"type":                           {"type"},
-		"":                               {""},
-		"a..b":                           {"a", "", "b"},
-	}
-	for in, want := range tests {
-		if got := splitPath(in); strings.Join(got, "|") != strings.Join(want, "|") || len(got) != len(want) {
-			t.Errorf("splitPath(%q) = %q, want %q", in, got, want)
-		}
-	}
-}
-
 func TestGlob(t *testing.T) {
 	tests := []struct {
 		pattern, value string
