@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"hearth/core/clientapi/rooms"
+	"hearth/core/clientevent"
 	"hearth/core/event"
 	"hearth/core/fedclient"
 	"hearth/core/matrixerr"
@@ -38,6 +39,22 @@ type Config struct {
 	Now func() time.Time
 	// Rand makes event IDs of room versions 1 and 2.
 	Rand io.Reader
+	// Invites, when set, holds the invites of local users to rooms this
+	// server is not in: a join or leave goes through the inviter's server
+	// first and settles the invite.
+	Invites Invites
+}
+
+// Invites is the store of invites to rooms this server is not in
+// (*fedserver.Handlers implements it).
+type Invites interface {
+	// InviteSender returns who invited userID to roomID, if a pending
+	// invite is stored.
+	InviteSender(ctx context.Context, userID, roomID string) (string, bool, error)
+	// DropInvite forgets the invite once the user joined.
+	DropInvite(ctx context.Context, userID, roomID string) error
+	// RejectInvite records the user's leave (client form) rejecting it.
+	RejectInvite(ctx context.Context, userID, roomID string, left json.RawMessage) error
 }
 
 // Joiner joins remote rooms. It is safe for concurrent use.
@@ -48,6 +65,8 @@ type Joiner struct {
 var (
 	_ rooms.RemoteJoiner  = (*Joiner)(nil)
 	_ rooms.AliasResolver = (*Joiner)(nil)
+	_ rooms.RemoteLeaver  = (*Joiner)(nil)
+	_ rooms.RemoteKnocker = (*Joiner)(nil)
 )
 
 // New checks cfg and returns a Joiner.
@@ -106,6 +125,10 @@ func (j *Joiner) JoinRemote(ctx context.Context, target string, servers []string
 		roomID = id
 		servers = append(slices.Clone(servers), more...)
 	}
+	inviter := j.inviterServer(ctx, userID, roomID)
+	if inviter != "" {
+		servers = append([]string{inviter}, servers...)
+	}
 	if s := serverOf(roomID); s != "" {
 		servers = append(servers, s)
 	}
@@ -118,6 +141,11 @@ func (j *Joiner) JoinRemote(ctx context.Context, target string, servers []string
 		tried[dest] = true
 		err := j.joinVia(ctx, dest, roomID, userID, content)
 		if err == nil {
+			if inviter != "" {
+				if err := j.cfg.Invites.DropInvite(ctx, userID, roomID); err != nil {
+					return "", err
+				}
+			}
 			return roomID, nil
 		}
 		lastErr = err
@@ -260,28 +288,109 @@ func (j *Joiner) joinVia(ctx context.Context, dest, roomID, userID string, conte
 	return nil
 }
 
-// LeaveRemote makes userID leave (or reject an invite to) a room through
-// dest, a server in the room: make_leave, then send_leave. The leave
-// arrives in the DAG through the room's transactions when this server is
-// still in the room.
-func (j *Joiner) LeaveRemote(ctx context.Context, dest, roomID, userID string, content json.RawMessage) error {
+// inviterServer returns the server of whoever invited userID to roomID,
+// or "" without a stored invite.
+func (j *Joiner) inviterServer(ctx context.Context, userID, roomID string) string {
+	if j.cfg.Invites == nil {
+		return ""
+	}
+	sender, ok, err := j.cfg.Invites.InviteSender(ctx, userID, roomID)
+	if err != nil || !ok {
+		return ""
+	}
+	return serverOf(sender)
+}
+
+// LeaveRemote makes userID leave a room this server does not have, or
+// reject an invite to it: through the inviter's server, then the room
+// ID's server. A rejected invite is recorded so that sync shows the leave.
+func (j *Joiner) LeaveRemote(ctx context.Context, roomID, userID string, content json.RawMessage) error {
+	var servers []string
+	if s := j.inviterServer(ctx, userID, roomID); s != "" {
+		servers = append(servers, s)
+	}
+	if s := serverOf(roomID); s != "" {
+		servers = append(servers, s)
+	}
+	var lastErr error
+	tried := map[string]bool{j.cfg.ServerName: true}
+	for _, dest := range servers {
+		if tried[dest] {
+			continue
+		}
+		tried[dest] = true
+		pdu, err := j.LeaveVia(ctx, dest, roomID, userID, content)
+		if err != nil {
+			lastErr = err
+			continue
+		}
+		if j.cfg.Invites == nil {
+			return nil
+		}
+		left, err := clientevent.Format(pdu, clientevent.Options{OmitRoomID: true, NowMS: j.cfg.Now().UnixMilli()})
+		if err != nil {
+			return err
+		}
+		return j.cfg.Invites.RejectInvite(ctx, userID, roomID, left)
+	}
+	if lastErr == nil {
+		return matrixerr.New(http.StatusNotFound, matrixerr.CodeNotFound, "no server to leave %s through", roomID)
+	}
+	return lastErr
+}
+
+// LeaveVia makes userID leave (or reject an invite to) a room through
+// dest, a server in the room: make_leave, then send_leave, and returns the
+// leave event. The leave arrives in the DAG through the room's
+// transactions when this server is still in the room.
+func (j *Joiner) LeaveVia(ctx context.Context, dest, roomID, userID string, content json.RawMessage) (*event.PDU, error) {
 	tmpl, err := j.cfg.Client.MakeLeave(ctx, dest, roomID, userID)
 	if err != nil {
-		return remoteErr("make_leave via "+dest, err)
+		return nil, remoteErr("make_leave via "+dest, err)
 	}
 	pdu, err := j.fillTemplate(tmpl, userID, content)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if err := j.cfg.Client.SendLeave(ctx, dest, roomID, pdu.ID(), pdu.JSON()); err != nil {
-		return remoteErr("send_leave via "+dest, err)
+		return nil, remoteErr("send_leave via "+dest, err)
 	}
-	return nil
+	return pdu, nil
 }
 
-// KnockRemote knocks on a room through dest and returns the stripped state
+// KnockRemote knocks on a room this server does not have, through the
+// via servers and then the room ID's server.
+func (j *Joiner) KnockRemote(ctx context.Context, roomID string, via []string, userID string, content json.RawMessage) error {
+	servers := slices.Clone(via)
+	if s := serverOf(roomID); s != "" {
+		servers = append(servers, s)
+	}
+	var lastErr error
+	tried := map[string]bool{j.cfg.ServerName: true}
+	for _, dest := range servers {
+		if tried[dest] {
+			continue
+		}
+		tried[dest] = true
+		_, err := j.KnockVia(ctx, dest, roomID, userID, content)
+		if err == nil {
+			return nil
+		}
+		lastErr = err
+		var me matrixerr.Error
+		if errors.As(err, &me) && me.Status == http.StatusForbidden {
+			return err
+		}
+	}
+	if lastErr == nil {
+		return matrixerr.New(http.StatusNotFound, matrixerr.CodeNotFound, "no server to knock on %s through", roomID)
+	}
+	return lastErr
+}
+
+// KnockVia knocks on a room through dest and returns the stripped state
 // the resident server shows the knocking user.
-func (j *Joiner) KnockRemote(ctx context.Context, dest, roomID, userID string, content json.RawMessage) ([]json.RawMessage, error) {
+func (j *Joiner) KnockVia(ctx context.Context, dest, roomID, userID string, content json.RawMessage) ([]json.RawMessage, error) {
 	tmpl, err := j.cfg.Client.MakeKnock(ctx, dest, roomID, userID, supportedVersions())
 	if err != nil {
 		return nil, remoteErr("make_knock via "+dest, err)
@@ -295,4 +404,65 @@ func (j *Joiner) KnockRemote(ctx context.Context, dest, roomID, userID string, c
 		return nil, remoteErr("send_knock via "+dest, err)
 	}
 	return state, nil
+}
+
+// strippedTypes are the state events an invitee's server is sent with an
+// invite (spec "Stripped state").
+var strippedTypes = []string{
+	"m.room.create", "m.room.join_rules", "m.room.name", "m.room.avatar",
+	"m.room.canonical_alias", "m.room.encryption", "m.room.topic",
+}
+
+// SendInvite sends a local user's invite of a user of another server to
+// the invitee's server when no member of that server is joined to the room
+// (otherwise the room's transactions carry it), with the room's stripped
+// state. The invite is in the DAG already; the invitee's signature the
+// answer adds is not needed by the other servers.
+func (j *Joiner) SendInvite(ctx context.Context, pdu *event.PDU) error {
+	target, _ := pdu.StateKey()
+	dest := serverOf(target)
+	if dest == "" || dest == j.cfg.ServerName {
+		return nil
+	}
+	st, err := j.cfg.DAG.StateBefore(ctx, pdu.ID())
+	if err != nil {
+		return fmt.Errorf("fedjoin: state before %s: %w", pdu.ID(), err)
+	}
+	sel := room.State{}
+	for k, id := range st {
+		if k.Type == "m.room.member" && serverOf(k.StateKey) == dest {
+			ev, err := j.cfg.DAG.Event(ctx, id)
+			if err == nil && ev.Membership() == "join" {
+				return nil
+			}
+		}
+	}
+	for _, t := range strippedTypes {
+		if id, ok := st[room.StateKeyOf(t, "")]; ok {
+			sel[room.StateKeyOf(t, "")] = id
+		}
+	}
+	if id, ok := st[room.StateKeyOf("m.room.member", pdu.Sender())]; ok {
+		sel[room.StateKeyOf("m.room.member", pdu.Sender())] = id
+	}
+	evs, err := j.cfg.DAG.StateEvents(ctx, sel)
+	if err != nil {
+		return err
+	}
+	stripped := make([]json.RawMessage, 0, len(evs))
+	for _, ev := range evs {
+		sk, _ := ev.StateKey()
+		raw, err := json.Marshal(map[string]any{"type": ev.Type(), "state_key": sk, "sender": ev.Sender(), "content": ev.Content()})
+		if err != nil {
+			return err
+		}
+		stripped = append(stripped, raw)
+	}
+	_, err = j.cfg.Client.Invite(ctx, dest, pdu.RoomID(), pdu.ID(), fedclient.InviteRequest{
+		RoomVersion: pdu.Version().ID, Event: pdu.JSON(), InviteRoomState: stripped,
+	})
+	if err != nil {
+		return remoteErr("invite via "+dest, err)
+	}
+	return nil
 }

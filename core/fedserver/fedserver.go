@@ -8,7 +8,9 @@
 // # Storage layout (prefix "fedserver/")
 //
 //	fedserver/txn/<origin> 0x00 <txn ID>      the response to a transaction, for retries
-//	fedserver/invite/<user ID> 0x00 <room ID> an invite to a room this server is not in (JSON)
+//	fedserver/invite/<user ID> 0x00 <room ID> an invite to a room this server is not in (JSON),
+//	                                          or its rejection
+//	fedserver/invitepos                       the last position of the remote invite stream
 package fedserver
 
 import (
@@ -33,6 +35,7 @@ import (
 	"hearth/core/roomversion"
 	"hearth/core/serveracl"
 	"hearth/core/signing"
+	"hearth/core/streampos"
 	"hearth/persist"
 )
 
@@ -116,6 +119,8 @@ type Handlers struct {
 	// waits for the first attempt and gets its answer.
 	txnMu   sync.Mutex
 	origins map[string]*originLock
+	// invitePos is the stream of remote invites and their rejections.
+	invitePos *streampos.Stream
 }
 
 type originLock struct {
@@ -135,7 +140,11 @@ func New(cfg Config) (*Handlers, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Handlers{cfg: cfg, dag: cfg.DAG, log: log, origins: make(map[string]*originLock)}, nil
+	last, err := loadInvitePos(context.Background(), cfg.Store)
+	if err != nil {
+		return nil, fmt.Errorf("fedserver: invite stream: %w", err)
+	}
+	return &Handlers{cfg: cfg, dag: cfg.DAG, log: log, origins: make(map[string]*originLock), invitePos: streampos.New(last)}, nil
 }
 
 // Register adds every endpoint to mux, each wrapped by auth (the fedauth

@@ -7,11 +7,13 @@ import (
 	"fmt"
 	"net/http"
 
+	"hearth/core/clientevent"
 	"hearth/core/event"
 	"hearth/core/fedauth"
 	"hearth/core/matrixerr"
 	"hearth/core/room"
 	"hearth/core/roomversion"
+	"hearth/core/syncer"
 	"hearth/persist"
 )
 
@@ -26,18 +28,164 @@ type Invite struct {
 	RoomVersion string `json:"room_version"`
 	// StrippedState describes the room to the invitee.
 	StrippedState []json.RawMessage `json:"invite_room_state,omitempty"`
-	// Pos orders invites: the store's sequence at which it arrived (the
-	// invite's origin_server_ts in milliseconds).
+	// TS is the invite's origin_server_ts in milliseconds.
 	TS int64 `json:"ts"`
+	// Pos is the invite's position in the remote invite stream: when it
+	// arrived, or when it was rejected.
+	Pos uint64 `json:"pos"`
+	// Left is the user's leave event (client form) once the invite was
+	// rejected: the record stays so that incremental syncs show it.
+	Left json.RawMessage `json:"left,omitempty"`
 }
 
 func invitePrefix(userID string) []byte { return []byte("fedserver/invite/" + userID + "\x00") }
 
 func inviteKey(userID, roomID string) []byte { return append(invitePrefix(userID), roomID...) }
 
-// Invites returns the stored invites of a local user to rooms this server
+// invitePosKey holds the last position of the remote invite stream.
+var invitePosKey = []byte("fedserver/invitepos")
+
+// loadInvitePos reads the remote invite stream's last position.
+func loadInvitePos(ctx context.Context, store persist.Store) (uint64, error) {
+	var last uint64
+	err := store.View(ctx, func(tx persist.Tx) error {
+		b, err := tx.Get(invitePosKey)
+		if errors.Is(err, persist.ErrNotFound) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		return json.Unmarshal(b, &last)
+	})
+	return last, err
+}
+
+// putInvite stores inv under a new stream position.
+func (h *Handlers) putInvite(ctx context.Context, userID string, inv Invite) error {
+	p := h.invitePos.Allocate()
+	defer h.invitePos.Finish(p)
+	inv.Pos = p
+	b, err := json.Marshal(inv)
+	if err != nil {
+		return err
+	}
+	return h.cfg.Store.Update(ctx, func(tx persist.Tx) error {
+		var last uint64
+		if cur, err := tx.Get(invitePosKey); err == nil {
+			json.Unmarshal(cur, &last)
+		}
+		if p > last {
+			pb, _ := json.Marshal(p)
+			if err := tx.Set(invitePosKey, pb); err != nil {
+				return err
+			}
+		}
+		return tx.Set(inviteKey(userID, inv.RoomID), b)
+	})
+}
+
+// Position is the remote invite stream's watermark (syncer.RemoteInvites).
+func (h *Handlers) Position() uint64 {
+	p, _ := h.invitePos.Position()
+	return p
+}
+
+// Stream is the watermark and a channel closed when it next moves
+// (syncer.StreamWatcher).
+func (h *Handlers) Stream() (uint64, <-chan struct{}) { return h.invitePos.Position() }
+
+// RemoteInvites returns the user's invites to rooms this server is not in
+// that arrived or were rejected in (from, to]; from == 0 means every
+// pending one (syncer.RemoteInvites).
+func (h *Handlers) RemoteInvites(ctx context.Context, userID string, from, to uint64) ([]syncer.RemoteInvite, error) {
+	invs, err := h.allInvites(ctx, userID)
+	if err != nil {
+		return nil, err
+	}
+	var out []syncer.RemoteInvite
+	for _, inv := range invs {
+		if inv.Pos <= from || inv.Pos > to || (from == 0 && inv.Left != nil) {
+			continue
+		}
+		ri := syncer.RemoteInvite{RoomID: inv.RoomID, StrippedState: inv.StrippedState, Left: inv.Left}
+		if inv.Left == nil {
+			v, ok := roomversion.Lookup(inv.RoomVersion)
+			if !ok {
+				continue
+			}
+			pdu, err := event.Parse(inv.Event, v)
+			if err != nil {
+				continue
+			}
+			ri.Inviter = pdu.Sender()
+			if ri.Event, err = clientevent.Format(pdu, clientevent.Options{OmitRoomID: true, NowMS: h.cfg.Now().UnixMilli()}); err != nil {
+				return nil, err
+			}
+		}
+		out = append(out, ri)
+	}
+	return out, nil
+}
+
+// Invites returns the pending invites of a local user to rooms this server
 // is not in.
 func (h *Handlers) Invites(ctx context.Context, userID string) ([]Invite, error) {
+	all, err := h.allInvites(ctx, userID)
+	if err != nil {
+		return nil, err
+	}
+	out := all[:0]
+	for _, inv := range all {
+		if inv.Left == nil {
+			out = append(out, inv)
+		}
+	}
+	return out, nil
+}
+
+// InviteSender returns who invited userID to roomID, when a pending invite
+// is stored (for the joining side: the inviter's server is in the room).
+func (h *Handlers) InviteSender(ctx context.Context, userID, roomID string) (string, bool, error) {
+	var inv Invite
+	found := false
+	err := h.cfg.Store.View(ctx, func(tx persist.Tx) error {
+		b, err := tx.Get(inviteKey(userID, roomID))
+		if errors.Is(err, persist.ErrNotFound) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		found = true
+		return json.Unmarshal(b, &inv)
+	})
+	if err != nil || !found || inv.Left != nil {
+		return "", false, err
+	}
+	var head struct {
+		Sender string `json:"sender"`
+	}
+	if err := json.Unmarshal(inv.Event, &head); err != nil {
+		return "", false, fmt.Errorf("fedserver: invite record: %w", err)
+	}
+	return head.Sender, true, nil
+}
+
+// RejectInvite records that userID rejected the invite to roomID with the
+// leave event left (client form), and wakes the user's sync.
+func (h *Handlers) RejectInvite(ctx context.Context, userID, roomID string, left json.RawMessage) error {
+	inv := Invite{RoomID: roomID, Left: left}
+	if err := h.putInvite(ctx, userID, inv); err != nil {
+		return err
+	}
+	if h.cfg.OnInvite != nil {
+		h.cfg.OnInvite(userID)
+	}
+	return nil
+}
+
+func (h *Handlers) allInvites(ctx context.Context, userID string) ([]Invite, error) {
 	var out []Invite
 	err := h.cfg.Store.View(ctx, func(tx persist.Tx) error {
 		it := tx.Iterate(persist.IterOptions{Prefix: invitePrefix(userID)})
@@ -160,11 +308,7 @@ func (h *Handlers) invite(ctx context.Context, roomID, eventID string, req invit
 		return nil, err
 	}
 	inv := Invite{RoomID: roomID, Event: signed.JSON(), RoomVersion: v.ID, StrippedState: req.InviteRoomState, TS: pdu.OriginServerTS()}
-	b, err := json.Marshal(inv)
-	if err != nil {
-		return nil, err
-	}
-	if err := h.cfg.Store.Update(ctx, func(tx persist.Tx) error { return tx.Set(inviteKey(sk, roomID), b) }); err != nil {
+	if err := h.putInvite(ctx, sk, inv); err != nil {
 		return nil, err
 	}
 	if h.cfg.OnInvite != nil {

@@ -17,6 +17,19 @@ import (
 	"hearth/persist"
 )
 
+// RemoteLeaver is implemented by a RemoteJoiner that also leaves rooms
+// this server does not have, which is how a user rejects an invite to a
+// room of another server.
+type RemoteLeaver interface {
+	LeaveRemote(ctx context.Context, roomID, userID string, content json.RawMessage) error
+}
+
+// RemoteKnocker is implemented by a RemoteJoiner that also knocks on rooms
+// this server does not have, through the via servers.
+type RemoteKnocker interface {
+	KnockRemote(ctx context.Context, roomID string, via []string, userID string, content json.RawMessage) error
+}
+
 // joinRequest is the body of the join and knock endpoints.
 type joinRequest struct {
 	Reason string `json:"reason"`
@@ -85,6 +98,14 @@ func (h *Handlers) joinOrKnock(w http.ResponseWriter, r *http.Request, c clienta
 	if _, err := h.dag.Version(ctx, roomID); errors.Is(err, room.ErrUnknownRoom) {
 		if membership == "join" && h.cfg.RemoteJoiner != nil {
 			h.joinRemote(w, r, roomID, via, c.UserID, body)
+			return
+		}
+		if k, ok := h.cfg.RemoteJoiner.(RemoteKnocker); ok && membership == "knock" {
+			if err := k.KnockRemote(ctx, roomID, via, c.UserID, body); err != nil {
+				clientapi.WriteError(w, err)
+				return
+			}
+			clientapi.WriteJSON(w, http.StatusOK, map[string]string{"room_id": roomID})
 			return
 		}
 		clientapi.WriteError(w, notFound("this server does not know the room %s", roomID))
@@ -228,6 +249,23 @@ func (h *Handlers) leave(w http.ResponseWriter, r *http.Request, c clientapi.Cal
 		return
 	}
 	s, err := h.currentState(ctx, roomID)
+	if l, ok := h.cfg.RemoteJoiner.(RemoteLeaver); ok && errors.Is(err, room.ErrUnknownRoom) {
+		// A room of another server: rejecting an invite to it.
+		fields := map[string]string{}
+		if req.Reason != "" {
+			fields["reason"] = req.Reason
+		}
+		content, err := json.Marshal(fields)
+		if err == nil {
+			err = l.LeaveRemote(ctx, roomID, c.UserID, content)
+		}
+		if err != nil {
+			clientapi.WriteError(w, err)
+			return
+		}
+		clientapi.WriteJSON(w, http.StatusOK, struct{}{})
+		return
+	}
 	if err != nil {
 		clientapi.WriteError(w, sendError(err, 0))
 		return
