@@ -2,7 +2,6 @@ package notifications
 
 import (
 	"context"
-	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -36,23 +35,34 @@ func threadOf(v pushrules.EventView) string {
 	return MainThread
 }
 
-// process evaluates one timeline event for the room's local users and
-// records the notifications it causes, and the read marker it moves for a
-// local sender, in one transaction.
-func (s *Service) process(ctx context.Context, a room.Added) error {
+// outcome is what one evaluated event writes: its notifications, and the
+// read marker it moves for a local sender.
+type outcome struct {
+	a           room.Added
+	hits        []hit
+	thread      string
+	senderLocal bool
+}
+
+// writes reports whether the outcome changes anything.
+func (o *outcome) writes() bool { return len(o.hits) > 0 || o.senderLocal }
+
+// evaluate decides which of the room's local users one timeline event
+// notifies. It only reads.
+func (s *Service) evaluate(ctx context.Context, a room.Added) (outcome, error) {
 	ev := a.Event
 	roomID := ev.RoomID()
 	state, err := s.cfg.Rooms.StateAfter(ctx, ev.ID())
 	if err != nil {
-		return fmt.Errorf("state after the event: %w", err)
+		return outcome{}, fmt.Errorf("state after the event: %w", err)
 	}
 	rm, err := s.members.at(ctx, s.cfg.Rooms, roomID, state)
 	if err != nil {
-		return fmt.Errorf("room members: %w", err)
+		return outcome{}, fmt.Errorf("room members: %w", err)
 	}
 	view, err := pushrules.NewEventView(ev.JSON())
 	if err != nil {
-		return err
+		return outcome{}, err
 	}
 	sender := ev.Sender()
 	var targets []string
@@ -70,7 +80,7 @@ func (s *Service) process(ctx context.Context, a room.Added) error {
 		pctx.SenderPowerLevel = rm.levels.UserLevel(sender)
 		pctx.NotificationPowerLevels = rm.levels.Notifications()
 	}
-	var hits []hit
+	out := outcome{a: a, senderLocal: s.members.local(sender)}
 	for _, u := range targets {
 		rs, err := s.rulesFor(ctx, u)
 		if err != nil {
@@ -81,28 +91,110 @@ func (s *Service) process(ctx context.Context, a room.Added) error {
 		c.UserID, c.DisplayName = u, rm.info[u].displayName
 		actions, _ := pushrules.Evaluate(*rs, view, c)
 		if pushrules.Notifies(actions) {
-			hits = append(hits, hit{userID: u, actions: actions, highlight: pushrules.Highlights(actions)})
+			out.hits = append(out.hits, hit{userID: u, actions: actions, highlight: pushrules.Highlights(actions)})
 		}
 	}
-	senderLocal := s.members.local(sender)
-	if len(hits) == 0 && !senderLocal {
-		return nil
+	if out.writes() {
+		out.thread = threadOf(view)
 	}
-	thread := threadOf(view)
+	return out, nil
+}
+
+// processBatch evaluates events from the front of batch, at most
+// maxBatchEvents of them or as many as hold about maxBatchHits
+// notifications, and writes all their outcomes in one transaction. It
+// returns how many events it took. An event that fails to evaluate is
+// logged and skipped; when the transaction fails, each event is written in
+// a transaction of its own, so that one bad event loses only itself.
+func (s *Service) processBatch(ctx context.Context, batch []queued) (int, error) {
+	var outs []outcome
+	hits, n := 0, 0
+	for n < len(batch) && n < maxBatchEvents && hits < maxBatchHits {
+		a := batch[n].Added
+		n++
+		o, err := s.evaluate(ctx, a)
+		if err != nil {
+			if ctx.Err() != nil {
+				return n, ctx.Err()
+			}
+			s.cfg.Logf("notifications: event %s: %v", a.Event.ID(), err)
+			continue
+		}
+		if o.writes() {
+			outs = append(outs, o)
+			hits += len(o.hits)
+		}
+	}
+	if len(outs) == 0 {
+		return n, nil
+	}
+	err := s.write(ctx, outs)
+	if err == nil || ctx.Err() != nil || len(outs) == 1 {
+		if err != nil {
+			err = fmt.Errorf("event %s: %w", outs[0].a.Event.ID(), err)
+		}
+		return n, err
+	}
+	for _, o := range outs {
+		if err := s.write(ctx, []outcome{o}); err != nil {
+			if ctx.Err() != nil {
+				return n, ctx.Err()
+			}
+			s.cfg.Logf("notifications: event %s: %v", o.a.Event.ID(), err)
+		}
+	}
+	return n, nil
+}
+
+// write records outcomes in one transaction: the notifications, the read
+// markers moved by local senders, and each touched user's list pruned to
+// MaxStored.
+func (s *Service) write(ctx context.Context, outs []outcome) error {
 	ts := s.cfg.Now().UnixMilli()
-	return s.cfg.Store.Update(ctx, func(tx persist.Tx) error {
-		for _, h := range hits {
-			if err := s.record(tx, h, roomID, ev.ID(), thread, a.Pos, ts); err != nil {
-				return err
+	var lists map[string]listState
+	err := s.cfg.Store.Update(ctx, func(tx persist.Tx) error {
+		lists = make(map[string]listState)
+		for _, o := range outs {
+			roomID, id := o.a.Event.RoomID(), o.a.Event.ID()
+			for _, h := range o.hits {
+				if err := record(tx, h, roomID, id, o.thread, o.a.Pos, ts); err != nil {
+					return err
+				}
+				st, ok := lists[h.userID]
+				if !ok {
+					var err error
+					if st, err = s.lists.load(tx, h.userID); err != nil {
+						return err
+					}
+				}
+				st.add(o.a.Pos)
+				lists[h.userID] = st
+			}
+			if o.senderLocal {
+				// Sending an event moves the sender's read marker to
+				// it, as the spec's "Marking notifications as read"
+				// says.
+				if err := markRead(tx, o.a.Event.Sender(), roomID, o.thread, o.a.Pos); err != nil {
+					return err
+				}
 			}
 		}
-		if senderLocal {
-			// Sending an event moves the sender's read marker to it,
-			// as the spec's "Marking notifications as read" says.
-			return markRead(tx, sender, roomID, thread, a.Pos)
+		for u, st := range lists {
+			st, err := pruneList(tx, u, st, uint64(s.cfg.MaxStored))
+			if err != nil {
+				return err
+			}
+			lists[u] = st
 		}
 		return nil
 	})
+	if err != nil {
+		return err
+	}
+	for u, st := range lists {
+		s.lists.put(u, st)
+	}
+	return nil
 }
 
 // storedNotification is one entry of a user's notification list.
@@ -115,8 +207,9 @@ type storedNotification struct {
 }
 
 // record stores one notification: in the user's list and, unless the user
-// has already read past it, among the room's unread ones.
-func (s *Service) record(tx persist.Tx, h hit, roomID, eventID, thread string, pos uint64, ts int64) error {
+// has already read past it, among the room's unread ones. The caller
+// counts the list entry and prunes the list.
+func record(tx persist.Tx, h hit, roomID, eventID, thread string, pos uint64, ts int64) error {
 	read, err := readUpTo(tx, h.userID, roomID, thread)
 	if err != nil {
 		return err
@@ -141,41 +234,7 @@ func (s *Service) record(tx persist.Tx, h hit, roomID, eventID, thread string, p
 	if err != nil {
 		return err
 	}
-	if err := tx.Set(listKey(h.userID, pos), entry); err != nil {
-		return err
-	}
-	return s.pruneList(tx, h.userID)
-}
-
-// pruneList counts the entry just added to the user's list and drops the
-// oldest entry when the list holds more than MaxStored.
-func (s *Service) pruneList(tx persist.Tx, userID string) error {
-	raw, err := getOptional(tx, listCountKey(userID))
-	if err != nil {
-		return err
-	}
-	n, err := uint64Value(raw)
-	if err != nil {
-		return err
-	}
-	n++
-	if n > uint64(s.cfg.MaxStored) {
-		it := tx.Iterate(persist.IterOptions{Prefix: listPrefix(userID), KeysOnly: true})
-		ok := it.Next()
-		key := it.Key()
-		err := it.Err()
-		it.Close()
-		if err != nil {
-			return err
-		}
-		if ok {
-			if err := tx.Delete(key); err != nil {
-				return err
-			}
-			n--
-		}
-	}
-	return tx.Set(listCountKey(userID), binary.BigEndian.AppendUint64(nil, n))
+	return tx.Set(listKey(h.userID, pos), entry)
 }
 
 // getOptional is tx.Get with nil for a missing key.

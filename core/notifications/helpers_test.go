@@ -6,6 +6,8 @@ import (
 	"crypto/ed25519"
 	"encoding/json"
 	"math/rand/v2"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -33,6 +35,11 @@ func (s seeded) Read(p []byte) (int, error) { return s.r.Read(p) }
 type env struct {
 	t     testing.TB
 	store persist.Store
+	// updates counts the Service's transactions.
+	updates *countingStore
+	// rooms is what the Service reads of the DAG; gate blocks it.
+	rooms *gatedRooms
+	woken chan []string
 	dag   *room.DAG
 	ad    *accountdata.Store
 	svc   *Service
@@ -67,8 +74,22 @@ func newEnv(t testing.TB) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e.svc, err = New(Config{ServerName: server, Store: e.store, Rooms: e.dag, AccountData: e.ad, Now: now, MaxStored: 50,
-		Logf: func(f string, args ...any) { t.Errorf(f, args...) }})
+	e.updates = &countingStore{Store: e.store}
+	e.rooms = &gatedRooms{Rooms: e.dag}
+	e.woken = make(chan []string, 100)
+	e.svc, err = New(Config{ServerName: server, Store: e.updates, Rooms: e.rooms, AccountData: e.ad, Now: now, MaxStored: 50,
+		Logf: func(f string, args ...any) { t.Errorf(f, args...) },
+		Wake: func(users ...string) {
+			select {
+			case e.woken <- users:
+			default:
+			}
+		},
+		// Generous, so that Counts in tests always sees its room's
+		// events evaluated unless a test blocks the evaluation.
+		AfterFunc: func(d time.Duration, f func()) { time.AfterFunc(d, f) },
+		MaxWait:   time.Minute,
+	})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -145,4 +166,73 @@ func (e *env) counts(user, roomID string) [2]int {
 
 func roomProto(sender, typ string, content json.RawMessage) room.Proto {
 	return room.Proto{Sender: sender, Type: typ, Content: content}
+}
+
+// countingStore counts Update calls.
+type countingStore struct {
+	persist.Store
+	n atomic.Int64
+}
+
+func (c *countingStore) Update(ctx context.Context, fn func(tx persist.Tx) error) error {
+	c.n.Add(1)
+	return c.Store.Update(ctx, fn)
+}
+
+// gatedRooms passes reads on to the DAG, except that StateAfter of an
+// event in the room blocked, if any, waits until release is closed.
+type gatedRooms struct {
+	Rooms
+	mu      sync.Mutex
+	blocked string
+	release chan struct{}
+	entered chan struct{} // closed when a blocked read starts
+}
+
+// block makes the evaluation of the room's events wait; the returned
+// channel is closed once one does. unblock lets them go.
+func (g *gatedRooms) block(roomID string) <-chan struct{} {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.blocked, g.release, g.entered = roomID, make(chan struct{}), make(chan struct{})
+	return g.entered
+}
+
+func (g *gatedRooms) unblock() {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	close(g.release)
+	g.blocked = ""
+}
+
+func (g *gatedRooms) StateAfter(ctx context.Context, eventID string) (room.State, error) {
+	g.mu.Lock()
+	any := g.blocked != ""
+	g.mu.Unlock()
+	if !any {
+		return g.Rooms.StateAfter(ctx, eventID)
+	}
+	info, err := g.Rooms.Info(ctx, eventID)
+	if err != nil {
+		return nil, err
+	}
+	g.mu.Lock()
+	blocked := g.blocked != "" && info.Event.RoomID() == g.blocked
+	release, entered := g.release, g.entered
+	if blocked {
+		select {
+		case <-entered:
+		default:
+			close(entered)
+		}
+	}
+	g.mu.Unlock()
+	if blocked {
+		select {
+		case <-release:
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	}
+	return g.Rooms.StateAfter(ctx, eventID)
 }

@@ -32,9 +32,11 @@ type Notification struct {
 // List returns up to limit of the user's notifications, newest first,
 // older than position from (0 for the newest), only highlights when
 // onlyHighlight is set. more reports whether older ones remain; the next
-// page starts at the Pos of the last one returned.
+// page starts at the Pos of the last one returned. Like Counts, it first
+// waits, at most Config.MaxWait, for the events already observed to be
+// evaluated.
 func (s *Service) List(ctx context.Context, userID string, from uint64, limit int, onlyHighlight bool) (out []Notification, more bool, err error) {
-	if err := s.Flush(ctx); err != nil {
+	if err := s.waitAll(ctx); err != nil {
 		return nil, false, err
 	}
 	type found struct {

@@ -138,11 +138,14 @@ func (s *Service) MarkRead(ctx context.Context, userID, roomID, thread string, p
 
 // Counts returns the user's unread notifications and highlights in a room,
 // for the unread_notifications of /sync: notifications the user has not
-// read past with a receipt or an event of their own. It first waits for
-// the events already observed to be evaluated, so that an event and its
-// count appear in the same /sync response.
+// read past with a receipt or an event of their own. It first waits, at
+// most Config.MaxWait, for the room's events already observed to be
+// evaluated, so that an event and its count normally appear in the same
+// /sync response; it never waits for other rooms. When the wait runs out
+// it answers with the counts as they are, and Config.Wake names the user
+// once the room's evaluation moves.
 func (s *Service) Counts(ctx context.Context, userID, roomID string) (notifications, highlights int, err error) {
-	if err := s.Flush(ctx); err != nil {
+	if err := s.waitRoom(ctx, userID, roomID); err != nil {
 		return 0, 0, err
 	}
 	var n, h int64
