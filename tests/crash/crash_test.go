@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
+	"hearth/tests/internal/hearthproc"
 	"math/rand/v2"
 	"net/url"
 	"reflect"
@@ -34,10 +35,10 @@ func TestCrashRecovery(t *testing.T) {
 	n := startNode(t, dataDir, logDir)
 
 	// Setup: a creator and the writers, a room with changed power levels.
-	alice := register(t, n.base, "alice")
+	alice := register(t, n.ClientURL, "alice")
 	ws := make([]*client, writers)
 	for i := range ws {
-		ws[i] = register(t, n.base, fmt.Sprintf("writer%d", i))
+		ws[i] = register(t, n.ClientURL, fmt.Sprintf("writer%d", i))
 	}
 	var created struct {
 		RoomID string `json:"room_id"`
@@ -73,7 +74,7 @@ func TestCrashRecovery(t *testing.T) {
 
 		n = startNode(t, dataDir, logDir)
 		for _, c := range append([]*client{alice}, ws...) {
-			c.base = n.base // access tokens must have survived too
+			c.base = n.ClientURL // access tokens must have survived too
 		}
 		verify(t, alice, roomID, acked, all, wantMembers, wantPower)
 	}
@@ -84,7 +85,7 @@ func TestCrashRecovery(t *testing.T) {
 // runWriters sends messages from every writer until it kills n at a random
 // moment after some sends were acknowledged. It returns the acknowledged
 // sends.
-func runWriters(t *testing.T, n *node, ws []*client, roomID string, seqs []int, rng *rand.Rand) []ack {
+func runWriters(t *testing.T, n *hearthproc.Proc, ws []*client, roomID string, seqs []int, rng *rand.Rand) []ack {
 	t.Helper()
 	var log ackLog
 	killed := make(chan struct{})
@@ -135,7 +136,7 @@ func runWriters(t *testing.T, n *node, ws []*client, roomID string, seqs []int, 
 	}
 	time.Sleep(time.Duration(rng.IntN(600)) * time.Millisecond)
 	close(killed)
-	n.kill()
+	n.Kill()
 	wg.Wait()
 	close(errs)
 	for err := range errs {

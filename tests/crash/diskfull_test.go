@@ -50,7 +50,7 @@ func TestDiskFull(t *testing.T) {
 	logDir := t.TempDir() // logs off the small filesystem
 	dataDir := filepath.Join(mnt, "data")
 	n := startNode(t, dataDir, logDir)
-	alice := register(t, n.base, "alice")
+	alice := register(t, n.ClientURL, "alice")
 	var created struct {
 		RoomID string `json:"room_id"`
 	}
@@ -97,7 +97,7 @@ func TestDiskFull(t *testing.T) {
 		}
 		r, err := send(seq)
 		if err != nil {
-			t.Fatalf("send %d as the disk fills: %v (hearth alive: %v)", seq, err, n.alive())
+			t.Fatalf("send %d as the disk fills: %v (hearth alive: %v)", seq, err, n.Alive())
 		}
 		if r.status == 200 {
 			acked = append(acked, ack{seq: seq, eventID: eventID(t, r)})
@@ -113,7 +113,7 @@ func TestDiskFull(t *testing.T) {
 		seq++
 		r, err := send(seq)
 		if err != nil {
-			t.Fatalf("send %d on a full disk: %v (hearth alive: %v)", seq, err, n.alive())
+			t.Fatalf("send %d on a full disk: %v (hearth alive: %v)", seq, err, n.Alive())
 		}
 		if r.status == 200 {
 			acked = append(acked, ack{seq: seq, eventID: eventID(t, r)})
@@ -121,7 +121,7 @@ func TestDiskFull(t *testing.T) {
 		}
 		checkFailure(seq, r)
 	}
-	if !n.alive() {
+	if !n.Alive() {
 		t.Fatal("hearth exited on a full disk")
 	}
 	checkAcked(t, alice, roomID, acked)
@@ -135,7 +135,7 @@ func TestDiskFull(t *testing.T) {
 		seq++
 		r, err := send(seq)
 		if err != nil {
-			t.Fatalf("send %d after freeing space: %v (hearth alive: %v)", seq, err, n.alive())
+			t.Fatalf("send %d after freeing space: %v (hearth alive: %v)", seq, err, n.Alive())
 		}
 		if r.status == 200 {
 			acked = append(acked, ack{seq: seq, eventID: eventID(t, r)})
@@ -147,9 +147,9 @@ func TestDiskFull(t *testing.T) {
 	if !recovered {
 		t.Log("hearth still refuses writes 10 s after space was freed; restarting it")
 	}
-	n.kill()
+	n.Kill()
 	n = startNode(t, dataDir, logDir)
-	alice.base = n.base
+	alice.base = n.ClientURL
 	checkAcked(t, alice, roomID, acked)
 	seq++
 	if r, err := send(seq); err != nil || r.status != 200 {

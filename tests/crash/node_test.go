@@ -1,19 +1,15 @@
 package crash_test
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
-	"fmt"
+	"hearth/tests/internal/hearthproc"
 	"io"
 	"net/http"
 	"net/url"
 	"os"
-	"os/exec"
-	"path/filepath"
-	"regexp"
 	"strings"
 	"sync"
 	"syscall"
@@ -21,169 +17,15 @@ import (
 	"time"
 )
 
-// hearthBin is the hearth binary built once by TestMain.
-var hearthBin string
-
-func TestMain(m *testing.M) {
-	code, err := buildAndRun(m)
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "tests/crash:", err)
-		os.Exit(1)
-	}
-	os.Exit(code)
-}
-
-func buildAndRun(m *testing.M) (int, error) {
-	root, err := moduleRoot()
-	if err != nil {
-		return 0, err
-	}
-	dir, err := os.MkdirTemp("", "hearth-crash-bin-")
-	if err != nil {
-		return 0, err
-	}
-	defer os.RemoveAll(dir)
-	hearthBin = filepath.Join(dir, "hearth")
-	build := exec.Command("go", "build", "-o", hearthBin, "./cmd/node")
-	build.Dir = root
-	if out, err := build.CombinedOutput(); err != nil {
-		return 0, fmt.Errorf("go build ./cmd/node: %v\n%s", err, out)
-	}
-	return m.Run(), nil
-}
-
-// moduleRoot finds the directory of go.mod above the working directory.
-func moduleRoot() (string, error) {
-	dir, err := os.Getwd()
-	if err != nil {
-		return "", err
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			return dir, nil
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			return "", errors.New("go.mod not found above the working directory")
-		}
-		dir = parent
-	}
-}
-
-// node is one running hearth process.
-type node struct {
-	t      testing.TB
-	cmd    *exec.Cmd
-	base   string // client API base URL
-	stderr *os.File
-	exited chan struct{}
-	err    error // Wait's result, once exited is closed
-}
-
-var listening = regexp.MustCompile(`hearth listening: client (http://\S+)`)
+func TestMain(m *testing.M) { os.Exit(hearthproc.Main(m)) }
 
 const serverName = "localhost"
 
-// startNode starts hearth on dataDir and waits until it answers. Its
-// standard error goes to a file in logDir, printed if the test fails.
-func startNode(t testing.TB, dataDir, logDir string) *node {
+// startNode starts hearth on dataDir and waits until it answers. Its log
+// goes to a file in logDir, printed if the test fails.
+func startNode(t testing.TB, dataDir, logDir string) *hearthproc.Proc {
 	t.Helper()
-	stderr, err := os.CreateTemp(logDir, "hearth-*.log")
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd := exec.Command(hearthBin, "serve", "--data", dataDir, "--server-name", serverName,
-		"--client-listen", "127.0.0.1:0", "--federation-listen", "127.0.0.1:0",
-		"--registration", "open", "--rate-limit", "0", "--log-level", "warn")
-	cmd.Stderr = stderr
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("start hearth: %v", err)
-	}
-	n := &node{t: t, cmd: cmd, stderr: stderr, exited: make(chan struct{})}
-	urls := make(chan string, 1)
-	go func() {
-		sc := bufio.NewScanner(stdout)
-		for sc.Scan() {
-			if m := listening.FindStringSubmatch(sc.Text()); m != nil {
-				select {
-				case urls <- m[1]:
-				default:
-				}
-			}
-		}
-		io.Copy(io.Discard, stdout)
-	}()
-	go func() {
-		n.err = cmd.Wait()
-		close(n.exited)
-	}()
-	t.Cleanup(func() {
-		n.kill()
-		if t.Failed() {
-			n.dumpLog()
-		}
-		stderr.Close()
-	})
-	select {
-	case n.base = <-urls:
-	case <-n.exited:
-		n.dumpLog()
-		t.Fatalf("hearth exited before listening: %v", n.err)
-	case <-time.After(90 * time.Second):
-		n.kill()
-		n.dumpLog()
-		t.Fatal("hearth did not print its listening line within 90 s")
-	}
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		resp, err := http.Get(n.base + "/_matrix/client/versions")
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == 200 {
-				return n
-			}
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("hearth does not answer /versions: %v", err)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-}
-
-// kill ends the process with SIGKILL and waits for it.
-func (n *node) kill() {
-	select {
-	case <-n.exited:
-		return
-	default:
-	}
-	_ = n.cmd.Process.Signal(syscall.SIGKILL)
-	<-n.exited
-}
-
-// alive reports whether the process is still running.
-func (n *node) alive() bool {
-	select {
-	case <-n.exited:
-		return false
-	default:
-		return true
-	}
-}
-
-func (n *node) dumpLog() {
-	b, err := os.ReadFile(n.stderr.Name())
-	if err != nil {
-		return
-	}
-	if len(b) > 8000 {
-		b = append([]byte("...\n"), b[len(b)-8000:]...)
-	}
-	n.t.Logf("hearth log %s:\n%s", n.stderr.Name(), b)
+	return hearthproc.Start(t, hearthproc.Options{DataDir: dataDir, LogDir: logDir, ServerName: serverName, LogLevel: "warn"})
 }
 
 // client talks to one node as one user.

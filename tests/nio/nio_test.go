@@ -7,38 +7,18 @@
 package nio_test
 
 import (
-	"bufio"
 	"bytes"
 	"context"
-	"net"
+	"hearth/tests/internal/hearthproc"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 )
 
 const python = "/usr/bin/python3"
-
-// lockedBuffer collects a process's stderr for failure messages.
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
 
 // repoRoot is the directory of the main module, two levels up.
 func repoRoot(t *testing.T) string {
@@ -65,77 +45,12 @@ func requireNio(t *testing.T) {
 	}
 }
 
-// startHearth builds hearth and starts it with open registration on loopback
-// ports; it returns the client base URL. The process is killed when the test
-// ends, and its log printed if the test failed.
-func startHearth(t *testing.T, root string) string {
-	t.Helper()
-	bin := filepath.Join(t.TempDir(), "hearth")
-	build := exec.Command("go", "build", "-o", bin, "./cmd/node")
-	build.Dir = root
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("building hearth: %v\n%s", err, out)
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	serverName := ln.Addr().String()
-	ln.Close()
-	cmd := exec.Command(bin, "serve", "--data", t.TempDir(),
-		"--server-name", serverName,
-		"--client-listen", "127.0.0.1:0",
-		"--federation-listen", serverName,
-		"--registration", "open", "--rate-limit", "0")
-	stderr := &lockedBuffer{}
-	cmd.Stderr = stderr
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan struct{})
-	go func() { cmd.Wait(); close(done) }()
-	t.Cleanup(func() {
-		cmd.Process.Kill()
-		<-done
-		if t.Failed() {
-			t.Logf("hearth log:\n%s", stderr)
-		}
-	})
-	lines := make(chan string, 1)
-	go func() {
-		sc := bufio.NewScanner(stdout)
-		for sc.Scan() {
-			if strings.HasPrefix(sc.Text(), "hearth listening:") {
-				lines <- sc.Text()
-			}
-		}
-		close(lines)
-	}()
-	select {
-	case line, ok := <-lines:
-		if !ok {
-			t.Fatalf("hearth exited before listening:\n%s", stderr)
-		}
-		// hearth listening: client URL federation URL server_name NAME
-		f := strings.Fields(line)
-		if len(f) != 8 || f[2] != "client" {
-			t.Fatalf("unexpected listening line %q", line)
-		}
-		return f[3]
-	case <-time.After(30 * time.Second):
-		t.Fatalf("hearth did not start in 30 s:\n%s", stderr)
-	}
-	return ""
-}
+func TestMain(m *testing.M) { os.Exit(hearthproc.Main(m)) }
 
 func TestNio(t *testing.T) {
 	requireNio(t)
 	root := repoRoot(t)
-	baseURL := startHearth(t, root)
+	baseURL := hearthproc.Start(t, hearthproc.Options{}).ClientURL
 
 	ctx, cancel := context.WithTimeout(context.Background(), 40*time.Second)
 	defer cancel()
