@@ -207,9 +207,9 @@ func (g *gatedRooms) unblock() {
 
 func (g *gatedRooms) StateAfter(ctx context.Context, eventID string) (room.State, error) {
 	g.mu.Lock()
-	any := g.blocked != ""
+	gated := g.blocked != ""
 	g.mu.Unlock()
-	if !any {
+	if !gated {
 		return g.Rooms.StateAfter(ctx, eventID)
 	}
 	info, err := g.Rooms.Info(ctx, eventID)

@@ -262,12 +262,15 @@ func (s *Service) written(batch []queued) {
 			delete(s.pending, q.Event.RoomID())
 		}
 	}
+	s.qmu.Unlock()
+	if len(wake) > 0 && s.cfg.Wake != nil {
+		s.cfg.Wake(wake...)
+	}
+	// Flush returns only after the wake-ups.
+	s.qmu.Lock()
 	s.finished += uint64(len(batch))
 	s.batches++
 	close(s.progress)
 	s.progress = make(chan struct{})
 	s.qmu.Unlock()
-	if len(wake) > 0 && s.cfg.Wake != nil {
-		s.cfg.Wake(wake...)
-	}
 }
