@@ -108,6 +108,11 @@ func (h *Handlers) RemoteInvites(ctx context.Context, userID string, from, to ui
 		if inv.Pos <= from || inv.Pos > to || (from == 0 && inv.Left != nil) {
 			continue
 		}
+		if _, err := h.dag.Version(ctx, inv.RoomID); err == nil {
+			// This server joined the room since: the DAG has the
+			// user's membership.
+			continue
+		}
 		ri := syncer.RemoteInvite{RoomID: inv.RoomID, StrippedState: inv.StrippedState, Left: inv.Left}
 		if inv.Left == nil {
 			v, ok := roomversion.Lookup(inv.RoomVersion)

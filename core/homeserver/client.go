@@ -157,6 +157,9 @@ func (s *Server) newClientAPI(ctx context.Context) (*clientAPI, error) {
 		Visibility:   visibility.NewChecker(c.dag),
 		Transactions: txns,
 		Forgotten:    c.rooms,
+		// Invites to rooms of other servers: the federation handlers
+		// keep them.
+		RemoteInvites: s.fed.remoteInvites(),
 	}); err != nil {
 		return nil, err
 	}

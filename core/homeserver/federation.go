@@ -2,8 +2,11 @@ package homeserver
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
+	"log/slog"
 	"net/http"
+	"strings"
 
 	"hearth/core/fedauth"
 	"hearth/core/fedclient"
@@ -13,6 +16,7 @@ import (
 	"hearth/core/fedserver"
 	"hearth/core/keyring"
 	"hearth/core/room"
+	"hearth/core/syncer"
 	"hearth/persist"
 	"hearth/transport"
 )
@@ -27,6 +31,9 @@ type federation struct {
 	sender   *fedsender.Sender
 	joiner   *fedjoin.Joiner
 	handlers *fedserver.Handlers
+	// serverName and log serve the hooks that have no Server at hand.
+	serverName string
+	log        *slog.Logger
 }
 
 // unreachable is the transport chooser of a server without outbound
@@ -44,7 +51,7 @@ func (s *Server) newFederation() (*federation, error) {
 	if chooser == nil {
 		chooser = unreachable{}
 	}
-	f := &federation{}
+	f := &federation{serverName: s.cfg.ServerName, log: s.log}
 	var err error
 	if f.client, err = fedclient.New(fedclient.Config{
 		ServerName: s.cfg.ServerName, Key: s.cfg.SigningKey, Transports: chooser, Now: s.cfg.Now,
@@ -86,9 +93,48 @@ func (f *federation) afterDAG(ctx context.Context, s *Server, dag *room.DAG) err
 	}
 	f.joiner, err = fedjoin.New(fedjoin.Config{
 		ServerName: s.cfg.ServerName, Key: s.cfg.SigningKey, DAG: dag, Client: f.client, Now: s.cfg.Now, Rand: s.cfg.Rand,
+		Invites: lazyInvites{f},
 	})
 	return err
 }
+
+// lazyInvites is the invite store of the inbound handlers, which are built
+// after the joiner and the syncer that use it (before any request).
+type lazyInvites struct{ f *federation }
+
+func (l lazyInvites) InviteSender(ctx context.Context, userID, roomID string) (string, bool, error) {
+	return l.f.handlers.InviteSender(ctx, userID, roomID)
+}
+
+func (l lazyInvites) DropInvite(ctx context.Context, userID, roomID string) error {
+	return l.f.handlers.DropInvite(ctx, userID, roomID)
+}
+
+func (l lazyInvites) RejectInvite(ctx context.Context, userID, roomID string, left json.RawMessage) error {
+	return l.f.handlers.RejectInvite(ctx, userID, roomID, left)
+}
+
+func (l lazyInvites) Position() uint64 {
+	if l.f.handlers == nil {
+		return 0
+	}
+	return l.f.handlers.Position()
+}
+
+func (l lazyInvites) Stream() (uint64, <-chan struct{}) {
+	if l.f.handlers == nil {
+		return 0, nil
+	}
+	return l.f.handlers.Stream()
+}
+
+func (l lazyInvites) RemoteInvites(ctx context.Context, userID string, from, to uint64) ([]syncer.RemoteInvite, error) {
+	return l.f.handlers.RemoteInvites(ctx, userID, from, to)
+}
+
+// remoteInvites is the syncer's source of invites to rooms this server is
+// not in.
+func (f *federation) remoteInvites() syncer.RemoteInvites { return lazyInvites{f} }
 
 // outboundEDUs returns the EDU hooks for the local services, or nil
 // without outbound federation.
@@ -121,6 +167,22 @@ func (f *federation) accepted(a room.Added) {
 		return
 	}
 	f.sender.Accepted(a)
+	ev := a.Event
+	if target, ok := ev.StateKey(); ok && f.joiner != nil && ev.Type() == "m.room.member" && ev.Membership() == "invite" &&
+		serverPart(ev.Sender()) == f.serverName && serverPart(target) != f.serverName {
+		// The invitee's server may not be in the room: it gets the
+		// invite directly. Called under the room lock: hand it on.
+		go func() {
+			if err := f.joiner.SendInvite(context.Background(), ev); err != nil {
+				f.log.Warn("federation: invite not delivered", "event", ev.ID(), "err", err)
+			}
+		}()
+	}
+}
+
+func serverPart(id string) string {
+	_, server, _ := strings.Cut(id, ":")
+	return server
 }
 
 // newHandlers builds the inbound handlers over the client API's services.
