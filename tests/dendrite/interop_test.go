@@ -7,9 +7,12 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 )
+
+var burstMu sync.Mutex
 
 // wait bounds every wait for something to cross from one server to the other.
 const wait = 30 * time.Second
@@ -55,7 +58,23 @@ func TestDendriteInterop(t *testing.T) {
 		joinByAlias(hal, alias, roomID)
 		exercise(t, dan, hal, roomID)
 	})
+	if t.Failed() {
+		return
+	}
 	t.Logf("whole test after Dendrite was built: %s", time.Since(start).Round(time.Millisecond))
+	for _, s := range []*server{hearth, dendrite} {
+		var lines []string
+		for _, l := range strings.Split(s.logTail(1<<30), "\n") {
+			if strings.Contains(l, "level=ERROR") || strings.Contains(l, "level=WARN") ||
+				strings.Contains(l, "level=error") || (strings.Contains(l, "level=warning") && !strings.Contains(l, "IMPORTANT") &&
+				!strings.Contains(l, "Open registration") && !strings.Contains(l, "component=jetstream")) {
+				lines = append(lines, l)
+			}
+		}
+		if len(lines) > 0 {
+			t.Logf("%s logged %d warnings and errors:\n%s", s.label, len(lines), strings.Join(lines, "\n"))
+		}
+	}
 }
 
 // createRoom makes a public room with an alias on the creator's server.
@@ -132,6 +151,80 @@ func exercise(t *testing.T, resident, joiner *user, roomID string) {
 		}
 	}
 
+	// A burst from both sides at once: the DAG forks and must merge; every
+	// server shows all of them with each sender's own order kept.
+	burst := map[string][]string{} // sender -> event IDs in sending order
+	done := make(chan error, 2)
+	for _, u := range []*user{resident, joiner} {
+		go func() {
+			for i := range 5 {
+				status, b, err := u.do("PUT", fmt.Sprintf("/rooms/%s/send/m.room.message/burst%d-%d", url.PathEscape(roomID), time.Now().UnixNano(), i),
+					map[string]any{"msgtype": "m.text", "body": fmt.Sprintf("burst %d from %s", i, u.id)})
+				if err != nil || status != 200 {
+					done <- fmt.Errorf("burst send on %s: %v %d %s", u.srv.label, err, status, b)
+					return
+				}
+				var out struct {
+					EventID string `json:"event_id"`
+				}
+				_ = json.Unmarshal(b, &out)
+				burstMu.Lock()
+				burst[u.id] = append(burst[u.id], out.EventID)
+				burstMu.Unlock()
+			}
+			done <- nil
+		}()
+	}
+	for range 2 {
+		if err := <-done; err != nil {
+			resident.fail("%v", err)
+		}
+	}
+	// One more message from each side after the burst merges the forks.
+	for _, from := range []*user{resident, joiner} {
+		var out struct {
+			EventID string `json:"event_id"`
+		}
+		from.must("PUT", fmt.Sprintf("/rooms/%s/send/m.room.message/after%d", url.PathEscape(roomID), time.Now().UnixNano()),
+			map[string]any{"msgtype": "m.text", "body": "after the burst from " + from.id}, &out)
+		burst[from.id] = append(burst[from.id], out.EventID)
+		for _, to := range []*user{resident, joiner} {
+			to.waitSync(wait, "message after the burst "+out.EventID, func(r syncResponse) bool {
+				return slices.ContainsFunc(r.Rooms.Join[roomID].Timeline.Events, func(e clientEvent) bool { return e.EventID == out.EventID })
+			})
+		}
+	}
+	for _, u := range []*user{resident, joiner} {
+		got := messages(u, roomID)
+		if len(got) != len(sent)+12 {
+			u.fail("messages on %s after the burst: %d events %v, want %d", u.srv.label, len(got), got, len(sent)+12)
+		}
+		for sender, ids := range burst {
+			var seen []string
+			for _, id := range got {
+				if slices.Contains(ids, id) {
+					seen = append(seen, id)
+				}
+			}
+			if !slices.Equal(seen, ids) {
+				u.fail("messages on %s: %s's burst in order %v, want %v (all: %v)", u.srv.label, sender, seen, ids, got)
+			}
+		}
+	}
+
+	// A state change by the resident reaches the joiner.
+	topic := "topic set on " + resident.srv.label
+	resident.must("PUT", fmt.Sprintf("/rooms/%s/state/m.room.topic/", url.PathEscape(roomID)), map[string]any{"topic": topic}, nil)
+	joiner.waitSync(wait, "the new topic", func(r syncResponse) bool {
+		jr := r.Rooms.Join[roomID]
+		for _, e := range append(jr.State.Events, jr.Timeline.Events...) {
+			if e.Type == "m.room.topic" && strings.Contains(string(e.Content), topic) {
+				return true
+			}
+		}
+		return false
+	})
+
 	// Typing both ways.
 	for _, p := range [][2]*user{{resident, joiner}, {joiner, resident}} {
 		from, to := p[0], p[1]
@@ -178,18 +271,26 @@ func exercise(t *testing.T, resident, joiner *user, roomID string) {
 		})
 	}
 
-	// The same room state on both servers (allowing a moment to converge).
+	// The same room state on both servers.
+	sameState(t, resident, joiner, roomID)
+}
+
+// sameState waits (bounded) until GET /rooms/{id}/state is the same set of
+// (type, state_key, event_id) for both users.
+func sameState(t *testing.T, a, b *user, roomID string) {
+	t.Helper()
 	deadline := time.Now().Add(wait)
 	for {
-		a, b := roomState(resident, roomID), roomState(joiner, roomID)
-		if slices.Equal(a, b) {
-			t.Logf("room %s: %d state events identical on both servers", roomID, len(a))
-			break
+		sa, sb := roomState(a, roomID), roomState(b, roomID)
+		if slices.Equal(sa, sb) {
+			t.Logf("room %s: %d state events identical on both servers", roomID, len(sa))
+			return
 		}
 		if time.Now().After(deadline) {
-			resident.fail("room %s state differs:\n%s (%s) only:\n  %s\n%s (%s) only:\n  %s", roomID,
-				resident.srv.label, resident.srv.name, strings.Join(minus(a, b), "\n  "),
-				joiner.srv.label, joiner.srv.name, strings.Join(minus(b, a), "\n  "))
+			a.fail("room %s state differs:\n%s (%s) only:\n  %s\n%s (%s) only:\n  %s", roomID,
+				a.srv.label, a.srv.name, strings.Join(minus(sa, sb), "\n  "),
+				b.srv.label, b.srv.name, strings.Join(minus(sb, sa), "\n  "))
+			return
 		}
 		time.Sleep(200 * time.Millisecond)
 	}

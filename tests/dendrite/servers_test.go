@@ -54,11 +54,16 @@ func buildAndRun(m *testing.M) (int, error) {
 		return 0, err
 	}
 	defer os.RemoveAll(dir)
-	hearthBin = filepath.Join(dir, "hearth")
-	build := exec.Command("go", "build", "-o", hearthBin, "./cmd/node")
-	build.Dir = root
-	if out, err := build.CombinedOutput(); err != nil {
-		return 0, fmt.Errorf("go build ./cmd/node: %v\n%s", err, out)
+	// HEARTH_BIN names a hearth binary built elsewhere (e.g. from another
+	// checkout); by default the test builds ./cmd/node of this module.
+	hearthBin = os.Getenv("HEARTH_BIN")
+	if hearthBin == "" {
+		hearthBin = filepath.Join(dir, "hearth")
+		build := exec.Command("go", "build", "-o", hearthBin, "./cmd/node")
+		build.Dir = root
+		if out, err := build.CombinedOutput(); err != nil {
+			return 0, fmt.Errorf("go build ./cmd/node: %v\n%s", err, out)
+		}
 	}
 	// Build Dendrite (once; cached) with the benchmark's script.
 	var stderr bytes.Buffer
