@@ -89,6 +89,8 @@ func (s *Server) newClientAPI(ctx context.Context) (*clientAPI, error) {
 		AccountData: c.data,
 		Now:         cfg.Now,
 		Logf:        func(format string, args ...any) { s.log.Error(fmt.Sprintf(format, args...)) },
+		Wake:        c.notifier.Wake,
+		AfterFunc:   cfg.AfterFunc,
 	}); err != nil {
 		return nil, err
 	}
