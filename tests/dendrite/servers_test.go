@@ -419,6 +419,8 @@ type syncResponse struct {
 				Events []clientEvent `json:"events"`
 			} `json:"ephemeral"`
 		} `json:"join"`
+		Invite map[string]json.RawMessage `json:"invite"`
+		Leave  map[string]json.RawMessage `json:"leave"`
 	} `json:"rooms"`
 }
 
