@@ -72,11 +72,19 @@ type DAG struct {
 	rooms map[string]*roomEntry
 }
 
-// roomEntry is the in-memory side of one room: its write lock and its
-// cached metadata.
+// roomEntry is the in-memory side of one room.
+//
+// write serialises the room's writers (a batch of local sends, a remote
+// event, an import) for the whole of a write, its commit included. mu
+// guards only the published metadata and the queue of local sends, and is
+// held briefly, so readers never wait for a commit.
 type roomEntry struct {
-	mu   sync.Mutex // held while an event is being added
-	meta *roomMeta  // nil until loaded; guarded by mu
+	write sync.Mutex
+
+	mu      sync.Mutex
+	meta    *roomMeta // nil until loaded; replaced, never changed, by writers
+	queue   []*pendingSend
+	sending bool // a goroutine is writing the queue
 }
 
 // roomMeta is a room's stored summary.
@@ -164,12 +172,16 @@ func (d *DAG) entry(roomID string) *roomEntry {
 	return e
 }
 
-// loadMeta returns the room's metadata; the caller holds e.mu.
-func (d *DAG) loadMeta(ctx context.Context, roomID string, e *roomEntry) (*roomMeta, error) {
-	if e.meta != nil {
-		return e.meta, nil
+// meta returns the room's published metadata, reading it from the store
+// the first time. The result must not be modified.
+func (d *DAG) meta(ctx context.Context, roomID string, e *roomEntry) (*roomMeta, error) {
+	e.mu.Lock()
+	m := e.meta
+	e.mu.Unlock()
+	if m != nil {
+		return m, nil
 	}
-	var m roomMeta
+	var stored roomMeta
 	err := d.cfg.Store.View(ctx, func(tx persist.Tx) error {
 		raw, err := tx.Get(metaKey(roomID))
 		if errors.Is(err, persist.ErrNotFound) {
@@ -178,13 +190,24 @@ func (d *DAG) loadMeta(ctx context.Context, roomID string, e *roomEntry) (*roomM
 		if err != nil {
 			return err
 		}
-		return json.Unmarshal(raw, &m)
+		return json.Unmarshal(raw, &stored)
 	})
 	if err != nil {
 		return nil, err
 	}
-	e.meta = &m
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.meta == nil {
+		e.meta = &stored
+	}
 	return e.meta, nil
+}
+
+// publish makes m the room's metadata.
+func (e *roomEntry) publish(m *roomMeta) {
+	e.mu.Lock()
+	e.meta = m
+	e.mu.Unlock()
 }
 
 // Position returns the stream position up to which every event is
@@ -194,10 +217,7 @@ func (d *DAG) Position() (uint64, <-chan struct{}) { return d.stream.Position() 
 
 // Version returns the room version of a room.
 func (d *DAG) Version(ctx context.Context, roomID string) (*roomversion.Version, error) {
-	e := d.entry(roomID)
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	m, err := d.loadMeta(ctx, roomID, e)
+	m, err := d.meta(ctx, roomID, d.entry(roomID))
 	if err != nil {
 		return nil, err
 	}
@@ -214,10 +234,7 @@ func lookupVersion(id string) (*roomversion.Version, error) {
 
 // Extremities returns the room's forward extremities.
 func (d *DAG) Extremities(ctx context.Context, roomID string) ([]string, error) {
-	e := d.entry(roomID)
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	m, err := d.loadMeta(ctx, roomID, e)
+	m, err := d.meta(ctx, roomID, d.entry(roomID))
 	if err != nil {
 		return nil, err
 	}

@@ -96,12 +96,17 @@ type txEvents struct {
 	d       *DAG
 	tx      persist.Tx
 	pending *event.PDU
+	// extra holds events built earlier in the same batch of local sends.
+	extra map[string]*event.PDU
 }
 
 // Event implements stateres.Events.
 func (t txEvents) Event(id string) (*event.PDU, error) {
 	if t.pending != nil && t.pending.ID() == id {
 		return t.pending, nil
+	}
+	if pdu, ok := t.extra[id]; ok {
+		return pdu, nil
 	}
 	ce, err := t.d.load(t.tx, id)
 	return ce.pdu, err

@@ -58,9 +58,9 @@ func (d *DAG) Import(ctx context.Context, pdu *event.PDU, stateBefore, authChain
 
 	roomID := pdu.RoomID()
 	e := d.entry(roomID)
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	if _, err := d.loadMeta(ctx, roomID, e); err == nil {
+	e.write.Lock()
+	defer e.write.Unlock()
+	if _, err := d.meta(ctx, roomID, e); err == nil {
 		return Result{}, fmt.Errorf("room: import of room %s, which is already here", roomID)
 	} else if !errors.Is(err, ErrUnknownRoom) {
 		return Result{}, err

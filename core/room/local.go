@@ -3,6 +3,7 @@ package room
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"slices"
@@ -61,10 +62,12 @@ func (d *DAG) CreateRoom(ctx context.Context, v *roomversion.Version, sender str
 	}
 	roomID = pdu.RoomID()
 	e := d.entry(roomID)
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	if e.meta != nil {
+	e.write.Lock()
+	defer e.write.Unlock()
+	if _, err := d.meta(ctx, roomID, e); err == nil {
 		return nil, fmt.Errorf("room: room %s exists", roomID)
+	} else if !errors.Is(err, ErrUnknownRoom) {
+		return nil, err
 	}
 	meta := &roomMeta{Version: v.ID, CreateID: pdu.ID(), Extremities: []string{pdu.ID()}}
 	err = d.add(ctx, addition{roomID: roomID, entry: e, pdu: pdu, status: statusAccepted, before: State{}, next: meta})
@@ -84,81 +87,205 @@ func (d *DAG) newRoomID() (string, error) {
 	return "!" + b64.EncodeURL(buf[:]) + ":" + d.cfg.ServerName, nil
 }
 
+// maxBatch bounds how many queued local sends to one room share a commit.
+const maxBatch = 64
+
+// pendingSend is a local send waiting in its room's queue.
+type pendingSend struct {
+	p    Proto
+	pdu  *event.PDU
+	err  error
+	done chan struct{}
+}
+
 // Send builds the local event p on top of the room's forward extremities,
 // signs it, checks it against the room's current state and stores it. When
 // Send returns without error the event is durable.
+//
+// Concurrent sends to one room are written together: they queue, and one of
+// them builds the queued events as a chain (each on the one before) and
+// commits them in one transaction, so a busy room pays one commit for many
+// events instead of one each.
 func (d *DAG) Send(ctx context.Context, roomID string, p Proto) (*event.PDU, error) {
 	e := d.entry(roomID)
+	req := &pendingSend{p: p, done: make(chan struct{})}
 	e.mu.Lock()
-	defer e.mu.Unlock()
-	meta, err := d.loadMeta(ctx, roomID, e)
+	e.queue = append(e.queue, req)
+	lead := !e.sending
+	e.sending = true
+	e.mu.Unlock()
+	if lead {
+		d.drainSends(context.WithoutCancel(ctx), roomID, e, req)
+	}
+	select {
+	case <-req.done:
+		return req.pdu, req.err
+	case <-ctx.Done():
+		// The send may still be written; the caller learns no more.
+		return nil, ctx.Err()
+	}
+}
+
+// drainSends writes the room's queued sends, batch after batch, until the
+// queue is empty. A caller draining for its own send (mine) stops once that
+// is written and hands the rest of the queue to a goroutine, so that its
+// client does not wait for others' events.
+func (d *DAG) drainSends(ctx context.Context, roomID string, e *roomEntry, mine *pendingSend) {
+	for {
+		e.mu.Lock()
+		n := min(len(e.queue), maxBatch)
+		if n == 0 {
+			e.sending = false
+			e.mu.Unlock()
+			return
+		}
+		if mine != nil && isDone(mine) {
+			e.mu.Unlock()
+			go d.drainSends(ctx, roomID, e, nil)
+			return
+		}
+		batch := e.queue[:n:n]
+		e.queue = e.queue[n:]
+		e.mu.Unlock()
+
+		e.write.Lock()
+		err := d.sendBatch(ctx, roomID, e, batch)
+		if err != nil && len(batch) > 1 {
+			// One send's failure (its Also hook, say) must not fail the
+			// others: write them one by one.
+			for _, req := range batch {
+				req.pdu, req.err = nil, nil
+				if err := d.sendBatch(ctx, roomID, e, []*pendingSend{req}); err != nil {
+					req.err = err
+				}
+			}
+		} else if err != nil {
+			batch[0].pdu, batch[0].err = nil, err
+		}
+		e.write.Unlock()
+		for _, req := range batch {
+			close(req.done)
+		}
+	}
+}
+
+func isDone(req *pendingSend) bool {
+	select {
+	case <-req.done:
+		return true
+	default:
+		return false
+	}
+}
+
+// sendBatch builds the batch's events as a chain on the room's current
+// state and commits those the auth rules allow in one transaction. A send
+// the rules refuse gets its error in req.err and changes nothing; the
+// returned error is for the commit, which then stored none of them. The
+// caller holds e.write.
+func (d *DAG) sendBatch(ctx context.Context, roomID string, e *roomEntry, batch []*pendingSend) error {
+	meta, err := d.meta(ctx, roomID, e)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	v, err := lookupVersion(meta.Version)
 	if err != nil {
-		return nil, err
+		return err
 	}
-	var pdu *event.PDU
-	var before State
+	var adds []addition
+	var built []*pendingSend
 	err = d.cfg.Store.View(ctx, func(tx persist.Tx) error {
-		if before, err = d.groups.load(tx, meta.Group); err != nil {
+		state, err := d.groups.load(tx, meta.Group)
+		if err != nil {
 			return err
 		}
-		needed, err := auth.NeededKeys(v, p.Type, p.Sender, p.StateKey, p.Content)
-		if err != nil {
-			return fmt.Errorf("%w: %v", ErrNotAllowed, err)
-		}
-		authIDs := make([]string, 0, len(needed))
-		for _, k := range needed {
-			if id, ok := before[k]; ok && !(v.RoomIDFromCreateEvent && id == meta.CreateID) {
-				authIDs = append(authIDs, id)
+		t := txEvents{d: d, tx: tx, extra: map[string]*event.PDU{}}
+		cur := meta
+		for _, req := range batch {
+			pdu, err := d.buildLocal(t, v, roomID, cur, state, req.p)
+			if err != nil {
+				if !errors.Is(err, ErrNotAllowed) {
+					return err
+				}
+				req.err = err
+				continue
 			}
+			next := *cur
+			if len(cur.Extremities) > maxPrevEvents {
+				next.Extremities = append([]string{pdu.ID()}, cur.Extremities[maxPrevEvents:]...)
+			} else {
+				next.Extremities = []string{pdu.ID()}
+			}
+			next.Depth = max(next.Depth, pdu.Depth())
+			a := addition{roomID: roomID, entry: e, pdu: pdu, status: statusAccepted, before: state, next: &next, also: req.p.Also}
+			if len(adds) == 0 {
+				a.beforeGroup, a.prev = meta.Group, meta
+			}
+			adds = append(adds, a)
+			built = append(built, req)
+			t.extra[pdu.ID()] = pdu
+			if pdu.IsState() {
+				state = state.clone()
+				state[pdu.StateTuple()] = pdu.ID()
+			}
+			cur = &next
 		}
-		slices.Sort(authIDs)
-		authIDs = slices.Compact(authIDs)
-		prevs := meta.Extremities
-		if len(prevs) > maxPrevEvents {
-			prevs = prevs[:maxPrevEvents]
+		return nil
+	})
+	if err != nil || len(adds) == 0 {
+		return err
+	}
+	if err := d.addChain(ctx, e, adds); err != nil {
+		return err
+	}
+	for i, req := range built {
+		req.pdu = adds[i].pdu
+	}
+	return nil
+}
+
+// buildLocal builds and authorises one local event on top of meta's
+// extremities and the given current state. Refusals wrap ErrNotAllowed.
+func (d *DAG) buildLocal(t txEvents, v *roomversion.Version, roomID string, meta *roomMeta, state State, p Proto) (*event.PDU, error) {
+	needed, err := auth.NeededKeys(v, p.Type, p.Sender, p.StateKey, p.Content)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrNotAllowed, err)
+	}
+	authIDs := make([]string, 0, len(needed))
+	for _, k := range needed {
+		if id, ok := state[k]; ok && !(v.RoomIDFromCreateEvent && id == meta.CreateID) {
+			authIDs = append(authIDs, id)
 		}
-		pdu, err = d.build(v, event.Builder{
-			RoomID:         roomID,
-			Sender:         p.Sender,
-			Type:           p.Type,
-			StateKey:       p.StateKey,
-			Content:        p.Content,
-			PrevEvents:     prevs,
-			AuthEvents:     authIDs,
-			Depth:          meta.Depth + 1,
-			OriginServerTS: d.cfg.Now().UnixMilli(),
-			Redacts:        p.Redacts,
-		})
-		if err != nil {
-			return err
-		}
-		as := &authState{t: txEvents{d: d, tx: tx}, state: before}
-		if err := auth.Check(pdu, as); err != nil {
-			return fmt.Errorf("%w: %v", ErrNotAllowed, err)
-		}
-		return as.err
+	}
+	slices.Sort(authIDs)
+	authIDs = slices.Compact(authIDs)
+	prevs := meta.Extremities
+	if len(prevs) > maxPrevEvents {
+		prevs = prevs[:maxPrevEvents]
+	}
+	pdu, err := d.build(v, event.Builder{
+		RoomID:         roomID,
+		Sender:         p.Sender,
+		Type:           p.Type,
+		StateKey:       p.StateKey,
+		Content:        p.Content,
+		PrevEvents:     prevs,
+		AuthEvents:     authIDs,
+		Depth:          meta.Depth + 1,
+		OriginServerTS: d.cfg.Now().UnixMilli(),
+		Redacts:        p.Redacts,
 	})
 	if err != nil {
 		return nil, err
 	}
-	next := *meta
-	if len(meta.Extremities) > maxPrevEvents {
-		next.Extremities = append([]string{pdu.ID()}, meta.Extremities[maxPrevEvents:]...)
-	} else {
-		next.Extremities = []string{pdu.ID()}
+	as := &authState{t: t, state: state}
+	if err := auth.Check(pdu, as); err != nil {
+		if as.err != nil {
+			return nil, as.err
+		}
+		return nil, fmt.Errorf("%w: %v", ErrNotAllowed, err)
 	}
-	err = d.add(ctx, addition{
-		roomID: roomID, entry: e, pdu: pdu, status: statusAccepted,
-		before: before, beforeGroup: meta.Group, next: &next, also: p.Also,
-	})
-	if err != nil {
-		return nil, err
-	}
-	return pdu, nil
+	return pdu, as.err
 }
 
 // build signs a local event for this server.

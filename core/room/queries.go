@@ -140,10 +140,7 @@ func (d *DAG) Timeline(ctx context.Context, roomID string, from, to uint64, back
 
 // LastPos returns the stream position of the room's latest timeline event.
 func (d *DAG) LastPos(ctx context.Context, roomID string) (uint64, error) {
-	e := d.entry(roomID)
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	m, err := d.loadMeta(ctx, roomID, e)
+	m, err := d.meta(ctx, roomID, d.entry(roomID))
 	if err != nil {
 		return 0, err
 	}

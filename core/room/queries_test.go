@@ -3,6 +3,7 @@ package room
 import (
 	"context"
 	"errors"
+	"fmt"
 	"slices"
 	"sync"
 	"testing"
@@ -148,5 +149,70 @@ func TestAlsoAndIndexWriteWithTheEvent(t *testing.T) {
 	}
 	if fx, _ := s.dag.Extremities(ctx, roomID); len(fx) != 1 || fx[0] != ev.ID() {
 		t.Fatalf("extremities after an aborted send: %v", fx)
+	}
+}
+
+func TestConcurrentSendsShareCommitsAndChain(t *testing.T) {
+	ctx := context.Background()
+	s := newServer(t, "a.test", 1, keyring{})
+	alice := "@alice:a.test"
+	evs := createPublicRoom(t, s, roomversion.MustLookup("11"), alice)
+	roomID := evs[0].RoomID()
+	start, _ := s.dag.Position()
+
+	const senders, each = 8, 25
+	var wg sync.WaitGroup
+	errs := make(chan error, senders*each)
+	for i := range senders {
+		wg.Go(func() {
+			for j := range each {
+				p := Proto{Sender: alice, Type: "m.room.message", Content: content(t, map[string]any{"body": fmt.Sprint(i, "/", j)})}
+				if j == 3 && i == 0 {
+					// One send whose own write fails must not fail the
+					// others in its batch.
+					p.Also = func(persist.Tx, *event.PDU) error { return errors.New("refused") }
+					if _, err := s.dag.Send(ctx, roomID, p); err == nil {
+						errs <- errors.New("a send with a failing Also succeeded")
+					}
+					continue
+				}
+				if _, err := s.dag.Send(ctx, roomID, p); err != nil {
+					errs <- err
+				}
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	got, err := s.dag.Timeline(ctx, roomID, start, 0, false, 1000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != senders*each-1 {
+		t.Fatalf("timeline has %d new events, want %d", len(got), senders*each-1)
+	}
+	// The events form one chain: each follows the one before it.
+	prev := evs[len(evs)-1].ID()
+	for i, te := range got {
+		if p := te.Event.PrevEvents(); len(p) != 1 || p[0] != prev {
+			t.Fatalf("event %d has prev_events %v, want [%s]", i, p, prev)
+		}
+		prev = te.Event.ID()
+	}
+	if fx, _ := s.dag.Extremities(ctx, roomID); len(fx) != 1 || fx[0] != prev {
+		t.Fatalf("extremities %v, want [%s]", fx, prev)
+	}
+	// Everything is durable: a DAG reopened over the store continues the
+	// chain.
+	reopened, err := New(ctx, s.dag.cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ev, err := reopened.Send(ctx, roomID, Proto{Sender: alice, Type: "m.room.message", Content: content(t, map[string]any{"body": "after"})})
+	if err != nil || ev.PrevEvents()[0] != prev {
+		t.Fatalf("send after reopen: %v, prev %v", err, ev.PrevEvents())
 	}
 }

@@ -79,9 +79,9 @@ func (d *DAG) Accept(ctx context.Context, pdu *event.PDU) (Result, error) {
 	}
 	roomID := pdu.RoomID()
 	e := d.entry(roomID)
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	meta, err := d.loadMeta(ctx, roomID, e)
+	e.write.Lock()
+	defer e.write.Unlock()
+	meta, err := d.meta(ctx, roomID, e)
 	if err != nil {
 		return Result{}, err
 	}
@@ -92,7 +92,7 @@ func (d *DAG) Accept(ctx context.Context, pdu *event.PDU) (Result, error) {
 }
 
 // accept does Accept's work once the event is verified; the caller holds
-// e.mu.
+// e.write.
 func (d *DAG) accept(ctx context.Context, roomID string, e *roomEntry, meta *roomMeta, pdu *event.PDU) (Result, error) {
 	var (
 		res         Result
@@ -216,7 +216,7 @@ func (d *DAG) accept(ctx context.Context, roomID string, e *roomEntry, meta *roo
 	}
 	a := addition{
 		roomID: roomID, entry: e, pdu: pdu,
-		before: before, beforeGroup: beforeGroup,
+		before: before, beforeGroup: beforeGroup, prev: meta,
 	}
 	switch res.Outcome {
 	case Rejected:
@@ -386,17 +386,11 @@ func (d *DAG) importedBefore(tx persist.Tx, ce cachedEvent) (State, error) {
 
 // CurrentState returns the room's current state.
 func (d *DAG) CurrentState(ctx context.Context, roomID string) (State, error) {
-	e := d.entry(roomID)
-	e.mu.Lock()
-	meta, err := d.loadMeta(ctx, roomID, e)
-	var g uint64
-	if meta != nil {
-		g = meta.Group
-	}
-	e.mu.Unlock()
+	meta, err := d.meta(ctx, roomID, d.entry(roomID))
 	if err != nil {
 		return nil, err
 	}
+	g := meta.Group
 	var s State
 	err = d.cfg.Store.View(ctx, func(tx persist.Tx) error {
 		s, err = d.groups.load(tx, g)

@@ -21,8 +21,9 @@ type addition struct {
 	// (0 when before has no stored group yet).
 	before      State
 	beforeGroup uint64
-	// next is the room's metadata after the event; nil leaves it as is.
-	next *roomMeta
+	// prev is the room's metadata before the event (nil for a new room),
+	// and next its metadata after; nil next leaves the room as it is.
+	prev, next *roomMeta
 	// current, when not nil, is the room's new current state; when nil
 	// and next is set, the state after the event becomes current.
 	current State
@@ -30,120 +31,165 @@ type addition struct {
 	also func(tx persist.Tx, ev *event.PDU) error
 }
 
-// add stores a, durably, and updates the in-memory room on success. The
-// caller holds a.entry.mu.
+// add stores a, durably, and publishes the room's new metadata. The caller
+// holds a.entry.write.
 func (d *DAG) add(ctx context.Context, a addition) error {
-	var pos uint64
-	if a.status == statusAccepted {
-		pos = d.stream.Allocate()
-		defer d.stream.Finish(pos)
+	return d.addChain(ctx, a.entry, []addition{a})
+}
+
+// addChain stores additions to one room in one transaction, in order: each
+// builds on the one before (its beforeGroup is the previous one's state
+// group when it was a state event), so a batch of local sends costs one
+// commit. The caller holds e.write. The OnAccepted hook runs for each
+// timeline event after the commit, in order.
+func (d *DAG) addChain(ctx context.Context, e *roomEntry, as []addition) error {
+	positions := make([]uint64, len(as))
+	for i := range as {
+		if as[i].status == statusAccepted {
+			positions[i] = d.stream.Allocate()
+		}
 	}
-	var next *roomMeta
+	defer func() {
+		for _, p := range positions {
+			if p != 0 {
+				d.stream.Finish(p)
+			}
+		}
+	}()
+	var last *roomMeta
 	err := d.cfg.Store.Update(ctx, func(tx persist.Tx) error {
-		beforeGroup := a.beforeGroup
-		if beforeGroup == 0 && len(a.before) > 0 {
-			g, err := d.groups.store(tx, 0, 0, nil, a.before)
+		last = nil
+		var afterPrev uint64
+		var metaPrev *roomMeta
+		for i := range as {
+			a := as[i]
+			if i > 0 && a.beforeGroup == 0 && a.prev == nil {
+				// A chained send: it builds on the event written just before.
+				a.beforeGroup, a.prev = afterPrev, metaPrev
+			}
+			after, m, err := d.write(tx, a, positions[i])
 			if err != nil {
 				return err
 			}
-			beforeGroup = g
-		}
-		afterGroup := beforeGroup
-		after := a.before
-		if a.pdu.IsState() && a.status != statusRejected {
-			after = a.before.clone()
-			after[a.pdu.StateTuple()] = a.pdu.ID()
-			chain, err := d.groups.chainOf(tx, beforeGroup)
-			if err != nil {
-				return err
-			}
-			if afterGroup, err = d.groups.store(tx, beforeGroup, chain, a.before, after); err != nil {
-				return err
+			afterPrev = after
+			if m != nil {
+				metaPrev, last = m, m
 			}
 		}
-		if a.status == statusRejected {
-			afterGroup = 0
-		}
-		rec := eventRecord{status: a.status, version: a.pdu.Version().ID, pos: pos, group: afterGroup, json: a.pdu.JSON()}
-		if err := tx.Set(eventKey(a.pdu.ID()), encodeRecord(rec)); err != nil {
-			return fmt.Errorf("room: store event: %w", err)
-		}
-		if pos != 0 {
-			if err := tx.Set(timelineKey(a.roomID, pos), []byte(a.pdu.ID())); err != nil {
-				return fmt.Errorf("room: store timeline entry: %w", err)
-			}
-			if err := tx.Set(streamKey(pos), []byte(a.roomID+"\x00"+a.pdu.ID())); err != nil {
-				return fmt.Errorf("room: store stream entry: %w", err)
-			}
-		}
-		if a.also != nil {
-			if err := a.also(tx, a.pdu); err != nil {
-				return err
-			}
-		}
-		if pos != 0 && d.cfg.Index != nil {
-			if err := d.cfg.Index(tx, Added{Event: a.pdu, Pos: pos}); err != nil {
-				return fmt.Errorf("room: index event: %w", err)
-			}
-		}
-		if pos != 0 && a.pdu.Type() == "m.room.redaction" && a.pdu.Redacts() != "" {
-			if err := tx.Set(redactedKey(a.pdu.Redacts()), []byte(a.pdu.ID())); err != nil {
-				return fmt.Errorf("room: store redaction marker: %w", err)
-			}
-		}
-		if a.next == nil {
-			return nil
-		}
-		m := *a.next
-		if pos != 0 {
-			m.LastPos = pos
-		}
-		oldGroup := uint64(0)
-		if a.entry.meta != nil {
-			oldGroup = a.entry.meta.Group
-		}
-		switch {
-		case a.current != nil:
-			chain, err := d.groups.chainOf(tx, afterGroup)
-			if err != nil {
-				return err
-			}
-			afterState, err := d.groups.load(tx, afterGroup)
-			if err != nil {
-				return err
-			}
-			if m.Group, err = d.groups.store(tx, afterGroup, chain, afterState, a.current); err != nil {
-				return err
-			}
-		default:
-			m.Group = afterGroup
-		}
-		if err := d.indexMembership(tx, a, oldGroup, m.Group, pos); err != nil {
-			return err
-		}
-		if a.pdu.Depth() > m.Depth {
-			m.Depth = a.pdu.Depth()
-		}
-		raw, err := json.Marshal(m)
-		if err != nil {
-			return fmt.Errorf("room: encode room metadata: %w", err)
-		}
-		if err := tx.Set(metaKey(a.roomID), raw); err != nil {
-			return fmt.Errorf("room: store room metadata: %w", err)
-		}
-		next = &m
 		return nil
 	})
 	if err != nil {
 		return err
 	}
-	if next != nil {
-		a.entry.meta = next
+	if last != nil {
+		e.publish(last)
 	}
-	if pos != 0 && d.cfg.OnAccepted != nil {
-		d.cfg.OnAccepted(Added{Event: a.pdu, Pos: pos})
+	if d.cfg.OnAccepted != nil {
+		for i, a := range as {
+			if positions[i] != 0 {
+				d.cfg.OnAccepted(Added{Event: a.pdu, Pos: positions[i]})
+			}
+		}
 	}
 	return nil
+}
+
+// write stores one addition inside tx at stream position pos (0 for events
+// outside the timeline). It returns the state group after the event and the
+// room's metadata after it, when it changes the room.
+func (d *DAG) write(tx persist.Tx, a addition, pos uint64) (uint64, *roomMeta, error) {
+	beforeGroup := a.beforeGroup
+	if beforeGroup == 0 && len(a.before) > 0 {
+		g, err := d.groups.store(tx, 0, 0, nil, a.before)
+		if err != nil {
+			return 0, nil, err
+		}
+		beforeGroup = g
+	}
+	afterGroup := beforeGroup
+	if a.pdu.IsState() && a.status != statusRejected {
+		after := a.before.clone()
+		after[a.pdu.StateTuple()] = a.pdu.ID()
+		chain, err := d.groups.chainOf(tx, beforeGroup)
+		if err != nil {
+			return 0, nil, err
+		}
+		if afterGroup, err = d.groups.store(tx, beforeGroup, chain, a.before, after); err != nil {
+			return 0, nil, err
+		}
+	}
+	if a.status == statusRejected {
+		afterGroup = 0
+	}
+	rec := eventRecord{status: a.status, version: a.pdu.Version().ID, pos: pos, group: afterGroup, json: a.pdu.JSON()}
+	if err := tx.Set(eventKey(a.pdu.ID()), encodeRecord(rec)); err != nil {
+		return 0, nil, fmt.Errorf("room: store event: %w", err)
+	}
+	if pos != 0 {
+		if err := tx.Set(timelineKey(a.roomID, pos), []byte(a.pdu.ID())); err != nil {
+			return 0, nil, fmt.Errorf("room: store timeline entry: %w", err)
+		}
+		if err := tx.Set(streamKey(pos), []byte(a.roomID+"\x00"+a.pdu.ID())); err != nil {
+			return 0, nil, fmt.Errorf("room: store stream entry: %w", err)
+		}
+	}
+	if a.also != nil {
+		if err := a.also(tx, a.pdu); err != nil {
+			return 0, nil, err
+		}
+	}
+	if pos != 0 && d.cfg.Index != nil {
+		if err := d.cfg.Index(tx, Added{Event: a.pdu, Pos: pos}); err != nil {
+			return 0, nil, fmt.Errorf("room: index event: %w", err)
+		}
+	}
+	if pos != 0 && a.pdu.Type() == "m.room.redaction" && a.pdu.Redacts() != "" {
+		if err := tx.Set(redactedKey(a.pdu.Redacts()), []byte(a.pdu.ID())); err != nil {
+			return 0, nil, fmt.Errorf("room: store redaction marker: %w", err)
+		}
+	}
+	if a.next == nil {
+		return afterGroup, nil, nil
+	}
+	m := *a.next
+	if pos != 0 {
+		m.LastPos = pos
+	}
+	oldGroup := uint64(0)
+	if a.prev != nil {
+		oldGroup = a.prev.Group
+	}
+	switch {
+	case a.current != nil:
+		chain, err := d.groups.chainOf(tx, afterGroup)
+		if err != nil {
+			return 0, nil, err
+		}
+		afterState, err := d.groups.load(tx, afterGroup)
+		if err != nil {
+			return 0, nil, err
+		}
+		if m.Group, err = d.groups.store(tx, afterGroup, chain, afterState, a.current); err != nil {
+			return 0, nil, err
+		}
+	default:
+		m.Group = afterGroup
+	}
+	a.beforeGroup = beforeGroup
+	if err := d.indexMembership(tx, a, oldGroup, m.Group, pos); err != nil {
+		return 0, nil, err
+	}
+	if a.pdu.Depth() > m.Depth {
+		m.Depth = a.pdu.Depth()
+	}
+	raw, err := json.Marshal(m)
+	if err != nil {
+		return 0, nil, fmt.Errorf("room: encode room metadata: %w", err)
+	}
+	if err := tx.Set(metaKey(a.roomID), raw); err != nil {
+		return 0, nil, fmt.Errorf("room: store room metadata: %w", err)
+	}
+	return afterGroup, &m, nil
 }
 
 // indexMembership records, for this server's own users, every membership
