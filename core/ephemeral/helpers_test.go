@@ -1,11 +1,8 @@
 package ephemeral
 
 import (
-	"bytes"
 	"context"
-	"crypto/ed25519"
 	"encoding/json"
-	"math/rand/v2"
 	"slices"
 	"sync"
 	"testing"
@@ -13,9 +10,9 @@ import (
 
 	"hearth/core/accountdata"
 	"hearth/core/event"
+	"hearth/core/internal/apitest"
 	"hearth/core/room"
 	"hearth/core/roomversion"
-	"hearth/core/signing"
 	"hearth/persist"
 	"hearth/persist/memory"
 )
@@ -27,10 +24,6 @@ const (
 	carol  = "@carol:a.test"
 	dave   = "@dave:a.test"
 )
-
-type seeded struct{ r *rand.ChaCha8 }
-
-func (s seeded) Read(p []byte) (int, error) { return s.r.Read(p) }
 
 // markCall is one ReadMarker call.
 type markCall struct {
@@ -47,8 +40,8 @@ type env struct {
 	eph   *Ephemeral
 	rooms *DAGRooms
 
+	clk    *apitest.Clock
 	mu     sync.Mutex
-	now    time.Time
 	woken  []string
 	marks  []markCall
 	timers []func()
@@ -61,17 +54,8 @@ func (e *env) MarkRead(_ context.Context, userID, roomID, thread string, pos uin
 	return nil
 }
 
-func (e *env) clock() time.Time {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	return e.now
-}
-
-func (e *env) advance(d time.Duration) {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	e.now = e.now.Add(d)
-}
+func (e *env) clock() time.Time        { return e.clk.Now() }
+func (e *env) advance(d time.Duration) { e.clk.Advance(d) }
 
 // takeWoken returns and forgets the users woken so far, sorted and
 // deduplicated.
@@ -86,12 +70,9 @@ func (e *env) takeWoken() []string {
 func newEnv(t *testing.T) *env {
 	t.Helper()
 	ctx := context.Background()
-	e := &env{t: t, store: memory.New(), now: time.UnixMilli(1_700_000_000_000)}
-	key, err := signing.KeyFromSeed("ed25519:test", bytes.Repeat([]byte{1}, ed25519.SeedSize))
-	if err != nil {
-		t.Fatal(err)
-	}
-	e.dag, err = room.New(ctx, room.Config{ServerName: server, Key: key, Store: e.store, Now: e.clock, Rand: seeded{rand.NewChaCha8([32]byte{1})}})
+	e := &env{t: t, store: memory.New(), clk: apitest.NewClock()}
+	var err error
+	e.dag, err = room.New(ctx, room.Config{ServerName: server, Key: apitest.Key(t), Store: e.store, Now: e.clock, Rand: apitest.Seeded(1)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -125,14 +106,7 @@ func (e *env) open() *Ephemeral {
 	return eph
 }
 
-func raw(t *testing.T, v any) json.RawMessage {
-	t.Helper()
-	b, err := json.Marshal(v)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b
-}
+func raw(t *testing.T, v any) json.RawMessage { t.Helper(); return apitest.JSON(t, v) }
 
 func strp(s string) *string { return &s }
 

@@ -3,12 +3,9 @@ package profile
 import (
 	"bytes"
 	"context"
-	"crypto/ed25519"
 	"encoding/json"
 	"log/slog"
-	"math/rand/v2"
 	"net/http"
-	"net/http/httptest"
 	"strings"
 	"sync"
 	"testing"
@@ -17,10 +14,9 @@ import (
 	"hearth/core/accounts"
 	"hearth/core/clientapi"
 	"hearth/core/event"
-	"hearth/core/matrixerr"
+	"hearth/core/internal/apitest"
 	"hearth/core/room"
 	"hearth/core/roomversion"
-	"hearth/core/signing"
 	"hearth/persist/memory"
 )
 
@@ -32,20 +28,6 @@ const (
 	dave   = "@dave:a.test"
 	remote = "@rita:b.test"
 )
-
-type seeded struct{ r *rand.ChaCha8 }
-
-func (s seeded) Read(p []byte) (int, error) { return s.r.Read(p) }
-
-// tokens authenticates "Bearer <localpart>" as that user.
-type tokens struct{}
-
-func (tokens) Authenticate(_ context.Context, token string) (clientapi.Caller, error) {
-	if token == "" || strings.ContainsAny(token, ":@") {
-		return clientapi.Caller{}, matrixerr.New(http.StatusUnauthorized, matrixerr.CodeUnknownToken, "unknown token")
-	}
-	return clientapi.Caller{UserID: "@" + token + ":" + server, DeviceID: "DEV" + token}, nil
-}
 
 // remoteProfiles knows rita on b.test and fails for c.test.
 type remoteProfiles struct{}
@@ -99,20 +81,17 @@ type env struct {
 func newEnv(t *testing.T) *env {
 	t.Helper()
 	ctx := context.Background()
-	now := func() time.Time { return time.UnixMilli(1_700_000_000_000) }
+	now := func() time.Time { return apitest.Epoch }
 	store := memory.New()
-	key, err := signing.KeyFromSeed("ed25519:test", bytes.Repeat([]byte{1}, ed25519.SeedSize))
-	if err != nil {
-		t.Fatal(err)
-	}
 	e := &env{t: t, public: &publicRooms{}, logs: &logBuffer{}}
-	e.dag, err = room.New(ctx, room.Config{ServerName: server, Key: key, Store: store, Now: now,
-		Rand: seeded{rand.NewChaCha8([32]byte{1})}})
+	var err error
+	e.dag, err = room.New(ctx, room.Config{ServerName: server, Key: apitest.Key(t), Store: store, Now: now,
+		Rand: apitest.Seeded(1)})
 	if err != nil {
 		t.Fatal(err)
 	}
 	e.acc, err = accounts.New(accounts.Config{ServerName: server, Store: store, Now: now,
-		Rand: seeded{rand.NewChaCha8([32]byte{2})}, BcryptCost: 4})
+		Rand: apitest.Seeded(2), BcryptCost: 4})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -127,7 +106,7 @@ func newEnv(t *testing.T) *env {
 		t.Fatal(err)
 	}
 	e.mux = http.NewServeMux()
-	h.Register(clientapi.NewRouter(e.mux, tokens{}))
+	h.Register(clientapi.NewRouter(e.mux, apitest.Tokens(server)))
 	return e
 }
 
@@ -135,53 +114,16 @@ func newEnv(t *testing.T) *env {
 // status and the decoded body.
 func (e *env) do(user, method, path string, body any) (int, map[string]any) {
 	e.t.Helper()
-	var rd *strings.Reader
-	switch b := body.(type) {
-	case nil:
-		rd = strings.NewReader("")
-	case string:
-		rd = strings.NewReader(b)
-	default:
-		raw, err := json.Marshal(b)
-		if err != nil {
-			e.t.Fatal(err)
-		}
-		rd = strings.NewReader(string(raw))
-	}
-	req := httptest.NewRequest(method, "/_matrix/client/v3"+path, rd)
-	if user != "" {
-		req.Header.Set("Authorization", "Bearer "+user)
-	}
-	rec := httptest.NewRecorder()
-	e.mux.ServeHTTP(rec, req)
-	var out map[string]any
-	if err := json.Unmarshal(rec.Body.Bytes(), &out); err != nil {
-		e.t.Fatalf("%s %s: body %q is not a JSON object", method, path, rec.Body.String())
-	}
-	return rec.Code, out
+	return apitest.Do(e.t, e.mux, user, method, path, body)
 }
 
 // expect makes a request and checks its status and, for errors, errcode.
 func (e *env) expect(user, method, path string, body any, status int, errcode string) map[string]any {
 	e.t.Helper()
-	got, out := e.do(user, method, path, body)
-	if got != status {
-		e.t.Fatalf("%s %s: status %d, want %d (%v)", method, path, got, status, out)
-	}
-	if errcode != "" && out["errcode"] != errcode {
-		e.t.Fatalf("%s %s: errcode %v, want %s", method, path, out["errcode"], errcode)
-	}
-	return out
+	return apitest.Expect(e.t, e.mux, user, method, path, body, status, errcode)
 }
 
-func raw(t *testing.T, v any) json.RawMessage {
-	t.Helper()
-	b, err := json.Marshal(v)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b
-}
+func raw(t *testing.T, v any) json.RawMessage { t.Helper(); return apitest.JSON(t, v) }
 
 // createRoom makes a public room created by creator and joins members,
 // each with their display name in the member event as clients set it.
@@ -250,28 +192,16 @@ func (e *env) member(roomID, user string) (map[string]any, *event.PDU) {
 }
 
 // esc escapes an ID for a path segment.
-func esc(s string) string {
-	return strings.NewReplacer("!", "%21", ":", "%3A", "$", "%24", "@", "%40", "/", "%2F").Replace(s)
-}
+func esc(s string) string { return apitest.Esc(s) }
 
 func newMux(h *Handlers) *http.ServeMux {
 	mux := http.NewServeMux()
-	h.Register(clientapi.NewRouter(mux, tokens{}))
+	h.Register(clientapi.NewRouter(mux, apitest.Tokens(server)))
 	return mux
 }
 
 // doPrefix is do under another API prefix.
 func (e *env) doPrefix(prefix, user, method, path string) (int, map[string]any) {
 	e.t.Helper()
-	req := httptest.NewRequest(method, prefix+path, nil)
-	if user != "" {
-		req.Header.Set("Authorization", "Bearer "+user)
-	}
-	rec := httptest.NewRecorder()
-	e.mux.ServeHTTP(rec, req)
-	var out map[string]any
-	if err := json.Unmarshal(rec.Body.Bytes(), &out); err != nil {
-		e.t.Fatalf("%s %s: body %q is not a JSON object", method, path, rec.Body.String())
-	}
-	return rec.Code, out
+	return apitest.DoPrefix(e.t, e.mux, prefix, user, method, path, nil)
 }

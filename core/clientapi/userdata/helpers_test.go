@@ -1,27 +1,20 @@
 package userdata
 
 import (
-	"bytes"
 	"context"
-	"crypto/ed25519"
 	"encoding/json"
-	"math/rand/v2"
 	"net/http"
-	"net/http/httptest"
-	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"hearth/core/accountdata"
 	"hearth/core/clientapi"
 	"hearth/core/ephemeral"
-	"hearth/core/matrixerr"
+	"hearth/core/internal/apitest"
 	"hearth/core/notifications"
 	"hearth/core/notify"
 	"hearth/core/room"
 	"hearth/core/roomversion"
-	"hearth/core/signing"
 	"hearth/persist/memory"
 )
 
@@ -31,20 +24,6 @@ const (
 	bob    = "@bob:a.test"
 	carol  = "@carol:a.test"
 )
-
-type seeded struct{ r *rand.ChaCha8 }
-
-func (s seeded) Read(p []byte) (int, error) { return s.r.Read(p) }
-
-// tokens authenticates "Bearer <localpart>" as that user.
-type tokens struct{}
-
-func (tokens) Authenticate(_ context.Context, token string) (clientapi.Caller, error) {
-	if token == "" || strings.ContainsAny(token, ":@") {
-		return clientapi.Caller{}, matrixerr.New(http.StatusUnauthorized, matrixerr.CodeUnknownToken, "unknown token")
-	}
-	return clientapi.Caller{UserID: "@" + token + ":" + server, DeviceID: "DEV" + token}, nil
-}
 
 // env is a server with every store this package serves, wired as the
 // homeserver wires them.
@@ -57,33 +36,20 @@ type env struct {
 	svc *notifications.Service
 	ntf *notify.Notifier
 
-	mu  sync.Mutex
-	now time.Time
+	clk *apitest.Clock
 }
 
-func (e *env) clock() time.Time {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	return e.now
-}
-
-func (e *env) advance(d time.Duration) {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	e.now = e.now.Add(d)
-}
+func (e *env) clock() time.Time        { return e.clk.Now() }
+func (e *env) advance(d time.Duration) { e.clk.Advance(d) }
 
 func newEnv(t *testing.T) *env {
 	t.Helper()
 	ctx := context.Background()
-	e := &env{t: t, now: time.UnixMilli(1_700_000_000_000), ntf: notify.New()}
+	e := &env{t: t, clk: apitest.NewClock(), ntf: notify.New()}
 	store := memory.New()
-	key, err := signing.KeyFromSeed("ed25519:test", bytes.Repeat([]byte{1}, ed25519.SeedSize))
-	if err != nil {
-		t.Fatal(err)
-	}
-	e.dag, err = room.New(ctx, room.Config{ServerName: server, Key: key, Store: store, Now: e.clock,
-		Rand:       seeded{rand.NewChaCha8([32]byte{1})},
+	var err error
+	e.dag, err = room.New(ctx, room.Config{ServerName: server, Key: apitest.Key(t), Store: store, Now: e.clock,
+		Rand:       apitest.Seeded(1),
 		OnAccepted: func(a room.Added) { e.svc.Observe(context.Background(), a.Event, a.Pos) }})
 	if err != nil {
 		t.Fatal(err)
@@ -107,7 +73,7 @@ func newEnv(t *testing.T) *env {
 		t.Fatal(err)
 	}
 	e.mux = http.NewServeMux()
-	h.Register(clientapi.NewRouter(e.mux, tokens{}))
+	h.Register(clientapi.NewRouter(e.mux, apitest.Tokens(server)))
 	return e
 }
 
@@ -115,53 +81,16 @@ func newEnv(t *testing.T) *env {
 // status and the decoded body.
 func (e *env) do(user, method, path string, body any) (int, map[string]any) {
 	e.t.Helper()
-	var rd *strings.Reader
-	switch b := body.(type) {
-	case nil:
-		rd = strings.NewReader("")
-	case string:
-		rd = strings.NewReader(b)
-	default:
-		raw, err := json.Marshal(b)
-		if err != nil {
-			e.t.Fatal(err)
-		}
-		rd = strings.NewReader(string(raw))
-	}
-	req := httptest.NewRequest(method, "/_matrix/client/v3"+path, rd)
-	if user != "" {
-		req.Header.Set("Authorization", "Bearer "+user)
-	}
-	rec := httptest.NewRecorder()
-	e.mux.ServeHTTP(rec, req)
-	var out map[string]any
-	if err := json.Unmarshal(rec.Body.Bytes(), &out); err != nil {
-		e.t.Fatalf("%s %s: body %q is not a JSON object", method, path, rec.Body.String())
-	}
-	return rec.Code, out
+	return apitest.Do(e.t, e.mux, user, method, path, body)
 }
 
 // expect makes a request and checks its status and, for errors, errcode.
 func (e *env) expect(user, method, path string, body any, status int, errcode string) map[string]any {
 	e.t.Helper()
-	got, out := e.do(user, method, path, body)
-	if got != status {
-		e.t.Fatalf("%s %s: status %d, want %d (%v)", method, path, got, status, out)
-	}
-	if errcode != "" && out["errcode"] != errcode {
-		e.t.Fatalf("%s %s: errcode %v, want %s", method, path, out["errcode"], errcode)
-	}
-	return out
+	return apitest.Expect(e.t, e.mux, user, method, path, body, status, errcode)
 }
 
-func raw(t *testing.T, v any) json.RawMessage {
-	t.Helper()
-	b, err := json.Marshal(v)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b
-}
+func raw(t *testing.T, v any) json.RawMessage { t.Helper(); return apitest.JSON(t, v) }
 
 func strp(s string) *string { return &s }
 
@@ -199,8 +128,13 @@ func (e *env) send(roomID, sender string, content any) string {
 	return ev.ID()
 }
 
+// counts returns the user's counts once every event sent so far has been
+// evaluated (the service evaluates in the background).
 func (e *env) counts(user, roomID string) [2]int {
 	e.t.Helper()
+	if err := e.svc.Flush(context.Background()); err != nil {
+		e.t.Fatal(err)
+	}
 	n, h, err := e.svc.Counts(context.Background(), user, roomID)
 	if err != nil {
 		e.t.Fatal(err)
@@ -209,7 +143,4 @@ func (e *env) counts(user, roomID string) [2]int {
 }
 
 // esc escapes an ID for a path segment.
-func esc(s string) string {
-	r := strings.NewReplacer("!", "%21", ":", "%3A", "$", "%24", "@", "%40", "/", "%2F")
-	return r.Replace(s)
-}
+func esc(s string) string { return apitest.Esc(s) }
