@@ -1,11 +1,8 @@
 package notifications
 
 import (
-	"bytes"
 	"context"
-	"crypto/ed25519"
 	"encoding/json"
-	"math/rand/v2"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -13,9 +10,9 @@ import (
 
 	"hearth/core/accountdata"
 	"hearth/core/event"
+	"hearth/core/internal/apitest"
 	"hearth/core/room"
 	"hearth/core/roomversion"
-	"hearth/core/signing"
 	"hearth/persist"
 	"hearth/persist/memory"
 )
@@ -26,10 +23,6 @@ const (
 	bob    = "@bob:a.test"
 	carol  = "@carol:a.test"
 )
-
-type seeded struct{ r *rand.ChaCha8 }
-
-func (s seeded) Read(p []byte) (int, error) { return s.r.Read(p) }
 
 // env is a server with a room DAG whose accepted events feed a Service.
 type env struct {
@@ -52,15 +45,12 @@ type env struct {
 func newEnv(t testing.TB) *env {
 	t.Helper()
 	ctx := context.Background()
-	e := &env{t: t, store: memory.New(), now: time.UnixMilli(1_700_000_000_000)}
-	key, err := signing.KeyFromSeed("ed25519:test", bytes.Repeat([]byte{1}, ed25519.SeedSize))
-	if err != nil {
-		t.Fatal(err)
-	}
+	e := &env{t: t, store: memory.New(), now: apitest.Epoch}
+	var err error
 	now := func() time.Time { return e.now }
 	e.dag, err = room.New(ctx, room.Config{
-		ServerName: server, Key: key, Store: e.store, Now: now,
-		Rand: seeded{rand.NewChaCha8([32]byte{1})},
+		ServerName: server, Key: apitest.Key(t), Store: e.store, Now: now,
+		Rand: apitest.Seeded(1),
 		OnAccepted: func(a room.Added) {
 			if !e.manual {
 				e.svc.Observe(context.Background(), a.Event, a.Pos)
@@ -97,14 +87,7 @@ func newEnv(t testing.TB) *env {
 	return e
 }
 
-func raw(t testing.TB, v any) json.RawMessage {
-	t.Helper()
-	b, err := json.Marshal(v)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b
-}
+func raw(t testing.TB, v any) json.RawMessage { t.Helper(); return apitest.JSON(t, v) }
 
 func strp(s string) *string { return &s }
 
