@@ -52,6 +52,14 @@ type Config struct {
 	// of their own. It must only write keys of its own prefix; an error
 	// aborts the event.
 	Index func(tx persist.Tx, a Added) error
+	// Countersign, when set, sees each local event Send built and
+	// authorised, with the room's state before it, before the event is
+	// stored, and returns the event to store: the same one, or the same
+	// event (same ID) with more signatures, such as an invite signed by the
+	// invitee's server, which federation asks for first. It runs with the
+	// room's writes held, so anything slow in it delays the room; an error
+	// fails that send and stores nothing for it.
+	Countersign func(ctx context.Context, pdu *event.PDU, before State) (*event.PDU, error)
 }
 
 // Added describes an event that was just added to a room's timeline.

@@ -235,6 +235,20 @@ func (d *DAG) sendBatch(ctx context.Context, roomID string, e *roomEntry, batch 
 	if err != nil || len(adds) == 0 {
 		return err
 	}
+	if d.cfg.Countersign != nil {
+		for i := range adds {
+			signed, err := d.cfg.Countersign(ctx, adds[i].pdu, adds[i].before)
+			if err != nil {
+				// The later events of the batch follow this one: the
+				// caller writes the sends again one by one.
+				return err
+			}
+			if signed.ID() != adds[i].pdu.ID() {
+				return fmt.Errorf("room: countersigned event %s came back as %s", adds[i].pdu.ID(), signed.ID())
+			}
+			adds[i].pdu = signed
+		}
+	}
 	if err := d.addChain(ctx, e, adds); err != nil {
 		return err
 	}
