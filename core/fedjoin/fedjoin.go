@@ -416,8 +416,8 @@ var strippedTypes = []string{
 // SendInvite sends a local user's invite of a user of another server to
 // the invitee's server when no member of that server is joined to the room
 // (otherwise the room's transactions carry it), with the room's stripped
-// state. The invite is in the DAG already; the invitee's signature the
-// answer adds is not needed by the other servers.
+// state. The invite is in the DAG already and the answer is dropped; the
+// homeserver uses Countersign instead, before the invite is stored.
 func (j *Joiner) SendInvite(ctx context.Context, pdu *event.PDU) error {
 	target, _ := pdu.StateKey()
 	dest := serverOf(target)
@@ -428,7 +428,6 @@ func (j *Joiner) SendInvite(ctx context.Context, pdu *event.PDU) error {
 	if err != nil {
 		return fmt.Errorf("fedjoin: state before %s: %w", pdu.ID(), err)
 	}
-	sel := room.State{}
 	for k, id := range st {
 		if k.Type == "m.room.member" && serverOf(k.StateKey) == dest {
 			ev, err := j.cfg.DAG.Event(ctx, id)
@@ -437,6 +436,83 @@ func (j *Joiner) SendInvite(ctx context.Context, pdu *event.PDU) error {
 			}
 		}
 	}
+	req, err := j.inviteRequest(ctx, pdu, st)
+	if err != nil {
+		return err
+	}
+	if _, err = j.cfg.Client.Invite(ctx, dest, pdu.RoomID(), pdu.ID(), req); err != nil {
+		return remoteErr("invite via "+dest, err)
+	}
+	return nil
+}
+
+// Countersign is room.Config.Countersign for federation: a local user's
+// invite of a user of another server goes to the invitee's server first
+// (PUT /_matrix/federation/v2/invite, as the spec has it), and the invite
+// is stored with the signature that server adds, which other servers
+// require (Dendrite discards an invite event without it, and the invitee's
+// join then fails its auth check). An invite the invitee's server refuses
+// is not stored. Any other event is returned as is. before is the room's
+// state before pdu.
+func (j *Joiner) Countersign(ctx context.Context, pdu *event.PDU, before room.State) (*event.PDU, error) {
+	target, ok := pdu.StateKey()
+	if !ok || pdu.Type() != "m.room.member" || pdu.Membership() != "invite" || serverOf(pdu.Sender()) != j.cfg.ServerName {
+		return pdu, nil
+	}
+	dest := serverOf(target)
+	if dest == "" || dest == j.cfg.ServerName {
+		return pdu, nil
+	}
+	var c struct {
+		ThirdParty json.RawMessage `json:"third_party_invite"`
+	}
+	if json.Unmarshal(pdu.Content(), &c) == nil && len(c.ThirdParty) > 0 {
+		return pdu, nil
+	}
+	req, err := j.inviteRequest(ctx, pdu, before)
+	if err != nil {
+		return nil, err
+	}
+	raw, err := j.cfg.Client.Invite(ctx, dest, pdu.RoomID(), pdu.ID(), req)
+	if err != nil {
+		return nil, remoteErr("invite via "+dest, err)
+	}
+	signed, err := event.Parse(raw, pdu.Version())
+	if err != nil {
+		return nil, matrixerr.New(http.StatusBadGateway, matrixerr.CodeUnknown, "invite via %s: bad event in the answer: %v", dest, err)
+	}
+	if signed.ID() != pdu.ID() {
+		return nil, matrixerr.New(http.StatusBadGateway, matrixerr.CodeUnknown, "invite via %s: the answer is event %s, not %s", dest, signed.ID(), pdu.ID())
+	}
+	theirs := signed.Signatures()[dest]
+	if len(theirs) == 0 {
+		return nil, matrixerr.New(http.StatusBadGateway, matrixerr.CodeUnknown, "invite via %s: the answer is not signed by %s", dest, dest)
+	}
+	// Our own bytes with only the invitee server's signatures added.
+	var obj map[string]json.RawMessage
+	if err := json.Unmarshal(pdu.JSON(), &obj); err != nil {
+		return nil, err
+	}
+	sigs := map[string]map[string]string{dest: theirs}
+	for srv, ks := range pdu.Signatures() {
+		sigs[srv] = ks
+	}
+	if obj["signatures"], err = json.Marshal(sigs); err != nil {
+		return nil, err
+	}
+	var buf strings.Builder
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(obj); err != nil {
+		return nil, err
+	}
+	return event.Load(pdu.ID(), []byte(strings.TrimSuffix(buf.String(), "\n")), pdu.Version())
+}
+
+// inviteRequest is the /invite body for pdu: the event and the room's
+// stripped state from st (the state before the invite).
+func (j *Joiner) inviteRequest(ctx context.Context, pdu *event.PDU, st room.State) (fedclient.InviteRequest, error) {
+	sel := room.State{}
 	for _, t := range strippedTypes {
 		if id, ok := st[room.StateKeyOf(t, "")]; ok {
 			sel[room.StateKeyOf(t, "")] = id
@@ -447,22 +523,16 @@ func (j *Joiner) SendInvite(ctx context.Context, pdu *event.PDU) error {
 	}
 	evs, err := j.cfg.DAG.StateEvents(ctx, sel)
 	if err != nil {
-		return err
+		return fedclient.InviteRequest{}, err
 	}
 	stripped := make([]json.RawMessage, 0, len(evs))
 	for _, ev := range evs {
 		sk, _ := ev.StateKey()
 		raw, err := json.Marshal(map[string]any{"type": ev.Type(), "state_key": sk, "sender": ev.Sender(), "content": ev.Content()})
 		if err != nil {
-			return err
+			return fedclient.InviteRequest{}, err
 		}
 		stripped = append(stripped, raw)
 	}
-	_, err = j.cfg.Client.Invite(ctx, dest, pdu.RoomID(), pdu.ID(), fedclient.InviteRequest{
-		RoomVersion: pdu.Version().ID, Event: pdu.JSON(), InviteRoomState: stripped,
-	})
-	if err != nil {
-		return remoteErr("invite via "+dest, err)
-	}
-	return nil
+	return fedclient.InviteRequest{RoomVersion: pdu.Version().ID, Event: pdu.JSON(), InviteRoomState: stripped}, nil
 }

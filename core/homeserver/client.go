@@ -60,14 +60,15 @@ func (s *Server) newClientAPI(ctx context.Context) (*clientAPI, error) {
 	c := &clientAPI{notifier: notify.New(), log: s.log.Error, fed: s.fed}
 	var err error
 	if c.dag, err = room.New(ctx, room.Config{
-		ServerName: cfg.ServerName,
-		Key:        cfg.SigningKey,
-		Store:      cfg.Store,
-		Now:        cfg.Now,
-		Rand:       cfg.Rand,
-		Keys:       s.fed.ring,
-		OnAccepted: c.onAccepted,
-		Index:      c.index,
+		ServerName:  cfg.ServerName,
+		Key:         cfg.SigningKey,
+		Store:       cfg.Store,
+		Now:         cfg.Now,
+		Rand:        cfg.Rand,
+		Keys:        s.fed.ring,
+		OnAccepted:  c.onAccepted,
+		Index:       c.index,
+		Countersign: s.fed.countersign,
 	}); err != nil {
 		return nil, err
 	}

@@ -6,8 +6,9 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
-	"strings"
+	"time"
 
+	"hearth/core/event"
 	"hearth/core/fedauth"
 	"hearth/core/fedclient"
 	"hearth/core/fededu"
@@ -167,22 +168,22 @@ func (f *federation) accepted(a room.Added) {
 		return
 	}
 	f.sender.Accepted(a)
-	ev := a.Event
-	if target, ok := ev.StateKey(); ok && f.joiner != nil && ev.Type() == "m.room.member" && ev.Membership() == "invite" &&
-		serverPart(ev.Sender()) == f.serverName && serverPart(target) != f.serverName {
-		// The invitee's server may not be in the room: it gets the
-		// invite directly. Called under the room lock: hand it on.
-		go func() {
-			if err := f.joiner.SendInvite(context.Background(), ev); err != nil {
-				f.log.Warn("federation: invite not delivered", "event", ev.ID(), "err", err)
-			}
-		}()
-	}
 }
 
-func serverPart(id string) string {
-	_, server, _ := strings.Cut(id, ":")
-	return server
+// inviteTimeout bounds the wait for an invitee's server to countersign an
+// invite (the room's writes wait meanwhile).
+const inviteTimeout = 20 * time.Second
+
+// countersign is room.Config.Countersign: a local user's invite of another
+// server's user goes to that server first, and is stored with its
+// signature (which Dendrite requires) or, if refused, not at all.
+func (f *federation) countersign(ctx context.Context, pdu *event.PDU, before room.State) (*event.PDU, error) {
+	if f == nil || f.joiner == nil {
+		return pdu, nil
+	}
+	ctx, cancel := context.WithTimeout(ctx, inviteTimeout)
+	defer cancel()
+	return f.joiner.Countersign(ctx, pdu, before)
 }
 
 // newHandlers builds the inbound handlers over the client API's services.
