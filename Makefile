@@ -66,10 +66,11 @@ test-wasm:
 	GOOS=js GOARCH=wasm $(GO) build ./core/... ./persist/...
 	GOOS=js GOARCH=wasm $(GO) test -count=1 -exec="$(WASM_EXEC)" ./core/... ./cmd/wasm
 
-## bench: every benchmark, natively
-bench:
-	$(GO) test -run='^$$' -bench=. -benchmem ./...
-
+## bench: micro-benchmarks of the core and the store, then hearth side by side with Dendrite v0.13.8
+## (the first run builds Dendrite into ~/.cache/hearth; results in docs/benchmarks.md)
+bench: build wasm
+	$(GO) test -run='^$$' -bench=. -benchmem ./core/... ./persist/...
+	$(GO) run ./cmd/bench -compare -hearth bin/hearth -wasm web/hearth.wasm
 ## crash: kill hearth with SIGKILL under load 20 times and check that every acknowledged write survived
 ## (make test runs 2 rounds; the disk-full test mounts a tmpfs and needs root)
 crash:
