@@ -19,7 +19,7 @@ import (
 // only the admin commands use.
 var serveSettings = []string{"config", "data", "server-name", "client-listen", "federation-listen",
 	"registration", "registration-shared-secret", "rate-limit", "federation-allow-private",
-	"federation-tls-skip-verify", "self-certifying", "tls-cert", "tls-key", "log-level"}
+	"federation-tls-skip-verify", "self-certifying", "tls-cert", "tls-key", "log-level", "pprof"}
 
 // envPrefix starts the name of every environment variable hearth reads.
 const envPrefix = "HEARTH_"
@@ -41,6 +41,7 @@ type config struct {
 	TLSCert                  string
 	TLSKey                   string
 	LogLevel                 string
+	Pprof                    string
 	ClientURL                string
 }
 
@@ -112,6 +113,8 @@ var settings = []setting{
 		func(c *config) *string { return &c.TLSKey }),
 	stringSetting("log-level", defaultLogLevel, "log `LEVEL`: debug, info, warn or error",
 		func(c *config) *string { return &c.LogLevel }),
+	stringSetting("pprof", "", "`ADDR` (host:port) to serve Go's net/http/pprof profiles on (default: off; keep it on loopback)",
+		func(c *config) *string { return &c.Pprof }),
 	stringSetting("client-url", "", "`URL` of the running node's client listener (default: read from the data directory, else from --client-listen)",
 		func(c *config) *string { return &c.ClientURL }),
 }

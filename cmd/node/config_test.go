@@ -3,6 +3,8 @@ package main
 import (
 	"flag"
 	"io"
+	"net"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -78,6 +80,17 @@ func TestConfigPrecedence(t *testing.T) {
 			want: config{Data: "/srv/hearth", ServerName: "localhost:8448", FederationAllowPrivate: true, RateLimit: 50},
 		},
 		{
+			name: "pprof is off by default, on from the environment",
+			env:  map[string]string{"HEARTH_PPROF": "127.0.0.1:6060"},
+			want: config{ServerName: "localhost:8448", RateLimit: 50, Pprof: "127.0.0.1:6060"},
+		},
+		{
+			name: "pprof flag beats file",
+			args: []string{"--pprof", "127.0.0.1:0"},
+			file: "pprof: 127.0.0.1:6061\n",
+			want: config{ServerName: "localhost:8448", RateLimit: 50, Pprof: "127.0.0.1:0"},
+		},
+		{
 			name: "config file named by HEARTH_CONFIG",
 			env:  map[string]string{"HEARTH_CONFIG": "@"},
 			file: "server_name: viaenv.example\n",
@@ -115,6 +128,7 @@ func TestConfigPrecedence(t *testing.T) {
 			check("rate-limit", got.RateLimit, w.RateLimit, true)
 			check("self-certifying", got.SelfCertifying, w.SelfCertifying, true)
 			check("federation-allow-private", got.FederationAllowPrivate, w.FederationAllowPrivate, true)
+			check("pprof", got.Pprof, w.Pprof, true)
 		})
 	}
 }
@@ -217,5 +231,27 @@ func TestCertHosts(t *testing.T) {
 	got = strings.Join(certHosts("127.0.0.1:9000", "[::1]:9000"), ",")
 	if want := "127.0.0.1,::1,localhost"; got != want {
 		t.Errorf("certHosts = %s, want %s", got, want)
+	}
+}
+
+func TestPprofHandler(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &http.Server{Handler: pprofHandler()}
+	go srv.Serve(ln)
+	defer srv.Close()
+	base := "http://" + ln.Addr().String()
+	for _, path := range []string{"/debug/pprof/", "/debug/pprof/goroutine?debug=1", "/debug/pprof/profile?seconds=1"} {
+		resp, err := http.Get(base + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK || len(body) == 0 {
+			t.Errorf("GET %s: %d, %d bytes", path, resp.StatusCode, len(body))
+		}
 	}
 }

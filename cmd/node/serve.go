@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"os"
 	"path/filepath"
 	"time"
@@ -108,16 +109,31 @@ func serve(ctx context.Context, c *config, e env, log *slog.Logger) error {
 		return err
 	}
 
+	var pprofLn net.Listener
+	if c.Pprof != "" {
+		if pprofLn, err = net.Listen("tcp", c.Pprof); err != nil {
+			if fedLn != nil {
+				fedLn.Close()
+			}
+			return fmt.Errorf("pprof listener: %w", err)
+		}
+	}
 	clientLn, err := net.Listen("tcp", c.ClientListen)
 	if err != nil {
 		if fedLn != nil {
 			fedLn.Close()
+		}
+		if pprofLn != nil {
+			pprofLn.Close()
 		}
 		return fmt.Errorf("client listener: %w", err)
 	}
 	if fedLn == nil {
 		if fedLn, err = net.Listen("tcp", c.FederationListen); err != nil {
 			clientLn.Close()
+			if pprofLn != nil {
+				pprofLn.Close()
+			}
 			return fmt.Errorf("federation listener: %w", err)
 		}
 	}
@@ -137,9 +153,15 @@ func serve(ctx context.Context, c *config, e env, log *slog.Logger) error {
 	fedSrv := newServer(hs.FederationHandler())
 	fedSrv.TLSConfig = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
 
-	errc := make(chan error, 2)
+	errc := make(chan error, 3)
 	go func() { errc <- clientSrv.Serve(clientLn) }()
 	go func() { errc <- fedSrv.ServeTLS(fedLn, "", "") }()
+	if pprofLn != nil {
+		pprofSrv := newServer(pprofHandler())
+		go pprofSrv.Serve(pprofLn)
+		defer pprofSrv.Close()
+		log.Info("pprof listening", "url", "http://"+pprofLn.Addr().String()+"/debug/pprof/")
+	}
 
 	urlPath := filepath.Join(c.Data, clientURLFile)
 	if err := writeFileAtomic(urlPath, []byte(clientURL+"\n"), 0o644); err != nil {
@@ -175,4 +197,16 @@ func serve(ctx context.Context, c *config, e env, log *slog.Logger) error {
 		return serveErr
 	}
 	return shutdownErr
+}
+
+// pprofHandler serves Go's runtime profiles (net/http/pprof) under
+// /debug/pprof/, for the --pprof listener only.
+func pprofHandler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	return mux
 }
