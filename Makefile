@@ -17,7 +17,7 @@ TESTFLAGS ?=
 # The matrix-js-sdk test's npm packages live beside it.
 JSSDK    := tests/jssdk
 
-.PHONY: all build wasm run test test-native test-clients test-wasm deps bench lint race crash fuzz clean
+.PHONY: all build wasm run test test-native test-clients test-wasm deps dendrite bench lint race crash fuzz clean
 
 all: build wasm
 
@@ -43,8 +43,12 @@ deps:
 ## mautrix-go against a real hearth, js/wasm builds and tests under Node
 test: deps lint test-native test-clients test-wasm
 
-test-native: $(JSSDK)/node_modules/.installed
+test-native: $(JSSDK)/node_modules/.installed dendrite
 	$(GO) test -count=1 $(TESTFLAGS) ./...
+
+## dendrite: build Dendrite v0.13.8 once into ~/.cache/hearth (tests/dendrite and make bench run it)
+dendrite:
+	sh tools/dendrite/dendrite.sh build
 
 # mautrix-go is its own module so the main module never depends on it; its
 # pure-Go olm (tag goolm) needs neither cgo nor libolm.
