@@ -1,0 +1,160 @@
+package room
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+
+	"hearth/core/auth"
+	"hearth/core/event"
+	"hearth/core/stateres"
+	"hearth/persist"
+)
+
+// AcceptWithState accepts an event of a room known here whose prev events
+// cannot be fetched (a gap in the DAG), given the room's state before it
+// and the auth chain of that state and of the event, as another server
+// reported them (state_ids or state at the event's prev events, and
+// event_auth).
+//
+// Every event is verified as Accept verifies one: a bad signature on pdu
+// fails with ErrSignature and stores nothing, while state or auth chain
+// events with bad signatures, or of another room, are dropped. The state
+// and auth chain events this server does not hold yet are stored as
+// outliers, each checked against its own auth events. pdu is then checked
+// against its auth events and against stateBefore (rejected on failure),
+// and against the room's current state (soft-failed on failure). An
+// accepted event becomes a forward extremity (its unknown prev events stay
+// unknown), its state after is stored, and the room's current state
+// becomes the resolution of the current state and the state after it.
+// When an auth event of pdu is neither given nor stored it returns a
+// *MissingEventsError naming it.
+func (d *DAG) AcceptWithState(ctx context.Context, pdu *event.PDU, stateBefore []*event.PDU, authChain []*event.PDU) (Result, error) {
+	if d.cfg.Keys == nil {
+		return Result{}, errors.New("room: AcceptWithState needs Config.Keys")
+	}
+	byID, _, err := verifyBatch(pdu, slices.Concat(authChain, stateBefore), d.cfg.Keys, true)
+	if err != nil {
+		return Result{}, err
+	}
+	pdu = byID[pdu.ID()]
+	roomID := pdu.RoomID()
+	e := d.entry(roomID)
+	e.write.Lock()
+	defer e.write.Unlock()
+	meta, err := d.meta(ctx, roomID, e)
+	if err != nil {
+		return Result{}, err
+	}
+	if pdu.Version().ID != meta.Version {
+		return Result{}, fmt.Errorf("%w: event of room version %s in a room of version %s", event.ErrInvalid, pdu.Version().ID, meta.Version)
+	}
+	var known *Result
+	err = d.cfg.Store.View(ctx, func(tx persist.Tx) error {
+		if ce, err := d.load(tx, pdu.ID()); err == nil {
+			known = &Result{Outcome: outcomeOf(ce.rec.status)}
+			return nil
+		} else if !errors.Is(err, ErrUnknownEvent) {
+			return err
+		}
+		return nil
+	})
+	if err != nil || known != nil {
+		return derefResult(known), err
+	}
+
+	rejected, err := d.storeOutliers(ctx, slices.Concat(authChain, stateBefore), byID, meta.CreateID)
+	if err != nil {
+		return Result{}, err
+	}
+	before := State{}
+	for _, ev := range stateBefore {
+		if _, ok := byID[ev.ID()]; ok && !rejected[ev.ID()] && ev.IsState() {
+			before[ev.StateTuple()] = ev.ID()
+		}
+	}
+
+	var res Result
+	var current State
+	err = d.cfg.Store.View(ctx, func(tx persist.Tx) error {
+		if err := d.fillAuthEvents(tx, pdu, byID, rejected, meta.CreateID); err != nil {
+			return err
+		}
+		var missing []string
+		for _, id := range authIDs(pdu, meta.CreateID) {
+			if _, ok := byID[id]; !ok {
+				missing = append(missing, id)
+			}
+		}
+		if len(missing) > 0 {
+			return &MissingEventsError{Auth: missing}
+		}
+		// Authorised by its auth events, and by the state before it?
+		if err := checkOutlier(pdu, byID, rejected, meta.CreateID); err != nil {
+			res = Result{Outcome: Rejected, Reason: err}
+			return nil
+		}
+		t := txEvents{d: d, tx: tx, pending: pdu, extra: byID}
+		bs := &authState{t: t, state: before}
+		if err := auth.Check(pdu, bs); err != nil {
+			if bs.err != nil {
+				return bs.err
+			}
+			res = Result{Outcome: Rejected, Reason: err}
+			return nil
+		}
+		// Authorised by the current state? If not, soft-fail.
+		cur, err := d.groups.load(tx, meta.Group)
+		if err != nil {
+			return err
+		}
+		cs := &authState{t: t, state: cur}
+		if err := auth.Check(pdu, cs); err != nil {
+			if cs.err != nil {
+				return cs.err
+			}
+			res = Result{Outcome: SoftFailed, Reason: err}
+			return nil
+		}
+		res = Result{Outcome: Accepted}
+		after := before
+		if pdu.IsState() {
+			after = before.clone()
+			after[pdu.StateTuple()] = pdu.ID()
+		}
+		resolved, err := stateres.Resolve(pdu.Version(), []map[event.StateKey]string{cur, after}, t)
+		if err != nil {
+			return fmt.Errorf("room: resolve current state with %s: %w", pdu.ID(), err)
+		}
+		current = resolved
+		return nil
+	})
+	if err != nil {
+		return Result{}, err
+	}
+	a := addition{roomID: roomID, entry: e, pdu: pdu, before: before, prev: meta}
+	switch res.Outcome {
+	case Rejected:
+		a.status, a.before = statusRejected, nil
+	case SoftFailed:
+		a.status = statusSoftFailed
+	case Accepted:
+		a.status = statusAccepted
+		next := *meta
+		next.Extremities = nextExtremities(meta.Extremities, pdu)
+		a.next = &next
+		a.current = current
+	}
+	if err := d.add(ctx, a); err != nil {
+		return Result{}, err
+	}
+	return res, nil
+}
+
+func derefResult(r *Result) Result {
+	if r == nil {
+		return Result{}
+	}
+	return *r
+}
