@@ -91,7 +91,13 @@ func markRead(tx persist.Tx, userID, roomID, thread string, pos uint64) error {
 	if err := tx.Set(key, binary.BigEndian.AppendUint64(nil, pos)); err != nil {
 		return err
 	}
-	it := tx.Iterate(persist.IterOptions{Prefix: unreadPrefix(userID, roomID), End: unreadKey(userID, roomID, pos+1)})
+	// Entries up to the old marker are gone already: markRead dropped them
+	// when the marker passed them and record never adds one behind it. So
+	// the walk starts after it; from the prefix's start it would pass every
+	// entry deleted before, which a log-structured store (badger) keeps as
+	// tombstones until compaction: that walk was the evaluator's largest cost.
+	it := tx.Iterate(persist.IterOptions{Prefix: unreadPrefix(userID, roomID),
+		Start: unreadKey(userID, roomID, old+1), End: unreadKey(userID, roomID, pos+1)})
 	defer it.Close()
 	var dn, dh int64
 	for it.Next() {
