@@ -177,7 +177,8 @@ func (h *Handlers) acceptWithGaps(ctx context.Context, origin string, pdu *event
 		if len(missing.Prev) > 0 {
 			n, err := h.fillGap(ctx, origin, pdu)
 			if err != nil {
-				return room.Result{}, err
+				h.log.Info("get_missing_events failed; fetching the state at the gap", "origin", origin, "event", pdu.ID(), "err", err)
+				break
 			}
 			fetched += n
 			if n == 0 && len(missing.Auth) == 0 {
@@ -189,7 +190,12 @@ func (h *Handlers) acceptWithGaps(ctx context.Context, origin string, pdu *event
 			return res, err
 		}
 	}
-	return room.Result{}, fmt.Errorf("fedserver: could not fetch the ancestors of %s: %w", pdu.ID(), err)
+	if len(missing.Prev) > 0 {
+		// The gap stays open: place pdu with the state origin reports at
+		// its prev events.
+		return h.acceptAcrossGap(ctx, origin, pdu, missing.Prev)
+	}
+	return room.Result{}, fmt.Errorf("fedserver: could not fetch the auth events of %s: %w", pdu.ID(), err)
 }
 
 // fillGap asks origin for the events between our forward extremities and

@@ -17,6 +17,7 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -42,6 +43,39 @@ type node struct {
 	// cut holds the destinations this node cannot reach (a partition).
 	cutMu sync.Mutex
 	cut   map[string]bool
+	// refuse holds federation path prefixes the node answers with 403
+	// M_FORBIDDEN, as a peer that withholds them.
+	refuse map[string]bool
+}
+
+// setRefused makes the node refuse (or serve again) federation requests
+// whose path starts with prefix.
+func (n *node) setRefused(prefix string, refused bool) {
+	n.cutMu.Lock()
+	defer n.cutMu.Unlock()
+	if n.refuse == nil {
+		n.refuse = map[string]bool{}
+	}
+	n.refuse[prefix] = refused
+}
+
+// refusing wraps the node's federation handler with its refusals.
+func (n *node) refusing(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		n.cutMu.Lock()
+		refused := false
+		for p, on := range n.refuse {
+			refused = refused || on && strings.HasPrefix(r.URL.Path, p)
+		}
+		n.cutMu.Unlock()
+		if refused {
+			w.Header().Set("Content-Type", "application/json")
+			w.WriteHeader(http.StatusForbidden)
+			io.WriteString(w, `{"errcode":"M_FORBIDDEN","error":"withheld by the test"}`)
+			return
+		}
+		h.ServeHTTP(w, r)
+	})
 }
 
 // cutOff makes every pair of the given nodes, one from each list, unable to
@@ -149,7 +183,7 @@ func (n *node) start(ln net.Listener) {
 		n.t.Fatal(err)
 	}
 	n.hs = hs
-	n.fed = httptest.NewUnstartedServer(hs.FederationHandler())
+	n.fed = httptest.NewUnstartedServer(n.refusing(hs.FederationHandler()))
 	n.fed.Listener.Close()
 	n.fed.Listener = ln
 	n.fed.StartTLS()
