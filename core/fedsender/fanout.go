@@ -2,6 +2,7 @@ package fedsender
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"slices"
@@ -83,6 +84,12 @@ func (s *Sender) fanout() {
 	}
 }
 
+// positioner is the part of *room.DAG that gives the watermark of its
+// stream positions.
+type positioner interface {
+	Position() (uint64, <-chan struct{})
+}
+
 // fanoutOnce queues up to fanoutBatch recorded events and returns how many
 // it handled.
 func (s *Sender) fanoutOnce(ctx context.Context) (int, error) {
@@ -91,17 +98,44 @@ func (s *Sender) fanoutOnce(ctx context.Context) (int, error) {
 		id  string
 	}
 	var todo []pending
+	// Each recorded event is deleted once queued, and a log-structured store
+	// (badger) keeps deleted keys as tombstones that a walk from the start
+	// of the range passes one by one: under load that walk was a tenth of
+	// the server's CPU. So the walk starts at s.fanoutFrom, below which
+	// every recorded event has been handled. Positions commit out of order,
+	// so it only moves up to the rooms' watermark, read before the walk:
+	// every position up to it has committed (or failed) and so is visible.
+	watermark, cursor := uint64(0), false
+	if p, ok := s.cfg.Rooms.(positioner); ok {
+		watermark, _ = p.Position()
+		cursor = true
+	}
+	from := s.fanoutFrom
 	err := s.cfg.Store.View(ctx, func(tx persist.Tx) error {
 		todo = todo[:0]
-		it := tx.Iterate(persist.IterOptions{Prefix: []byte(prefixIn)})
+		it := tx.Iterate(persist.IterOptions{Prefix: []byte(prefixIn), Start: inKey(from)})
 		defer it.Close()
 		for len(todo) < fanoutBatch && it.Next() {
 			todo = append(todo, pending{it.Key(), string(it.Value())})
 		}
 		return it.Err()
 	})
-	if err != nil || len(todo) == 0 {
+	if err != nil {
 		return 0, err
+	}
+	// next is where the following walk may start: past the watermark when
+	// this walk saw the whole range, else past the last event it took.
+	next := from
+	if cursor {
+		upTo := watermark
+		if len(todo) == fanoutBatch {
+			upTo = min(upTo, binary.BigEndian.Uint64(todo[len(todo)-1].key[len(prefixIn):]))
+		}
+		next = max(from, upTo+1)
+	}
+	if len(todo) == 0 {
+		s.fanoutFrom = next
+		return 0, nil
 	}
 	type write struct {
 		key, value []byte
@@ -143,6 +177,7 @@ func (s *Sender) fanoutOnce(ctx context.Context) (int, error) {
 	if err != nil {
 		return 0, fmt.Errorf("fedsender: queue local events: %w", err)
 	}
+	s.fanoutFrom = next
 	for d := range woken {
 		s.wake(d)
 	}

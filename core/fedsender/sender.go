@@ -93,6 +93,7 @@ type Sender struct {
 	counterMu         sync.Mutex
 	counter, reserved uint64
 	fanoutWake        chan struct{}
+	fanoutFrom        uint64 // the fan-out goroutine's cursor: see fanoutOnce
 	members           *memberCache
 	mu                sync.Mutex
 	closed            bool

@@ -10,6 +10,7 @@ import (
 
 	"hearth/core/event"
 	"hearth/core/fedclient"
+	"hearth/persist"
 	"hearth/transport"
 )
 
@@ -261,5 +262,47 @@ func TestFanoutResumes(t *testing.T) {
 	waitFor(t, "the recorded message", func() bool {
 		b, _ := e.client.delivered("b.test")
 		return slices.Contains(b, string(m.JSON()))
+	})
+}
+
+// lagging is the room DAG with a watermark held at w, as while an earlier
+// position's commit is still in flight.
+type lagging struct {
+	Rooms
+	w uint64
+}
+
+func (l lagging) Position() (uint64, <-chan struct{}) { return l.w, nil }
+
+// TestFanoutCursorWaitsForWatermark records an event at position 5 while
+// the watermark is at 3, then one at 4 (a commit that finished late): the
+// fan-out, which skips what it has handled, must still send the second.
+func TestFanoutCursorWaitsForWatermark(t *testing.T) {
+	e := newEnv(t)
+	dag := e.newDAG(nil)
+	r := createRoom(t, dag, bob)
+	m1 := message(t, dag, r, alice, 1)
+	m2 := message(t, dag, r, alice, 2)
+	cfg := e.config()
+	cfg.Rooms = lagging{Rooms: dag, w: 3}
+	s := e.open(cfg)
+	record := func(pos uint64, id string) {
+		t.Helper()
+		if err := e.store.Update(context.Background(), func(tx persist.Tx) error {
+			return tx.Set(inKey(pos), []byte(id))
+		}); err != nil {
+			t.Fatal(err)
+		}
+		s.nudgeFanout()
+	}
+	record(5, m2.ID())
+	waitFor(t, "the event at position 5", func() bool {
+		b, _ := e.client.delivered("b.test")
+		return slices.Contains(b, string(m2.JSON()))
+	})
+	record(4, m1.ID())
+	waitFor(t, "the event at position 4, committed late", func() bool {
+		b, _ := e.client.delivered("b.test")
+		return slices.Contains(b, string(m1.JSON()))
 	})
 }
