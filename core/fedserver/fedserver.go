@@ -103,6 +103,8 @@ type Config struct {
 	Keys Keys
 	// Media serves federation media downloads.
 	Media Media
+	// Directory lists the published rooms for /publicRooms.
+	Directory Directory
 	// OnInvite, when set, is called after an invite for a local user to a
 	// room this server is not in was stored, so that the user's sync wakes.
 	OnInvite func(userID string)
@@ -175,6 +177,9 @@ func (h *Handlers) Register(mux *http.ServeMux, auth func(http.Handler) http.Han
 	handle("POST "+v1+"/user/keys/query", h.keysQuery)
 	handle("POST "+v1+"/user/keys/claim", h.keysClaim)
 	handle("GET "+v1+"/media/download/{mediaId}", h.mediaDownload)
+	handle("GET "+v1+"/publicRooms", h.publicRoomsGet)
+	handle("POST "+v1+"/publicRooms", h.publicRoomsPost)
+	handle("GET "+v1+"/hierarchy/{roomId}", h.hierarchy)
 }
 
 // ACL reports whether server may take part in roomID under the room's

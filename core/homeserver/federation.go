@@ -200,6 +200,7 @@ func (f *federation) newHandlers(s *Server, c *clientAPI) error {
 		Devices:    localDevices{s},
 		Keys:       c.e2ee,
 		Media:      c.media,
+		Directory:  c.rooms,
 		OnInvite:   func(user string) { c.notifier.Wake(user) },
 		Logger:     s.log,
 		EDUs: fededu.NewReceiver(fededu.ReceiverConfig{
