@@ -1,17 +1,25 @@
 package fedserver
 
 import (
+	"bytes"
 	"context"
+	"crypto/ed25519"
 	"encoding/json"
+	"fmt"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 
+	"hearth/core/event"
 	"hearth/core/fedauth"
+	"hearth/core/fedclient"
 	"hearth/core/internal/apitest"
 	"hearth/core/room"
 	"hearth/core/roomversion"
+	"hearth/core/signing"
 	"hearth/persist/memory"
+	"hearth/transport"
 )
 
 const (
@@ -28,6 +36,98 @@ type testEnv struct {
 	mux     *http.ServeMux
 	dir     *fakeDirectory
 	creator string
+	keys    keyring
+	// signed serves the endpoints behind the real fedauth middleware,
+	// with the room ACLs; clients of it sign their requests.
+	signed http.Handler
+}
+
+// keyring holds the test servers' keys, for events and requests.
+type keyring map[string]signing.Key
+
+func (k keyring) VerifyKey(server, keyID string, _ int64) (ed25519.PublicKey, error) {
+	key, ok := k[server]
+	if !ok || key.ID != keyID {
+		return nil, fmt.Errorf("no key %s for %s", keyID, server)
+	}
+	return key.Public(), nil
+}
+
+func (k keyring) RequestKey(_ context.Context, server, keyID string) (ed25519.PublicKey, error) {
+	return k.VerifyKey(server, keyID, 0)
+}
+
+// serverKey makes a key for a test server and adds it to the ring.
+func (k keyring) serverKey(t *testing.T, server string) signing.Key {
+	t.Helper()
+	key, err := signing.KeyFromSeed("ed25519:t", bytes.Repeat([]byte{byte(len(k) + 7)}, ed25519.SeedSize))
+	if err != nil {
+		t.Fatal(err)
+	}
+	k[server] = key
+	return key
+}
+
+// handlerTransport carries requests to an in-process handler.
+type handlerTransport struct{ h http.Handler }
+
+func (ht handlerTransport) RoundTrip(_ string, req *http.Request) (*http.Response, error) {
+	rec := httptest.NewRecorder()
+	ht.h.ServeHTTP(rec, req)
+	return rec.Result(), nil
+}
+
+// client returns a federation client of server (whose key is in the ring)
+// talking to the env's signed handler.
+func (e *testEnv) client(server string) *fedclient.Client {
+	e.t.Helper()
+	key, ok := e.keys[server]
+	if !ok {
+		key = e.keys.serverKey(e.t, server)
+	}
+	c, err := fedclient.New(fedclient.Config{ServerName: server, Key: key, Transports: transport.Single{Transport: handlerTransport{e.signed}}})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return c
+}
+
+// remoteEvent builds an event of a remote user on the room's current
+// extremities, signed by the user's server, with auth events chosen from
+// the current state.
+func (e *testEnv) remoteEvent(roomID, sender, typ string, stateKey *string, content any) *event.PDU {
+	e.t.Helper()
+	ctx := context.Background()
+	server := sender[strings.IndexByte(sender, ':')+1:]
+	key, ok := e.keys[server]
+	if !ok {
+		key = e.keys.serverKey(e.t, server)
+	}
+	fx, err := e.dag.Extremities(ctx, roomID)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	cur, err := e.dag.CurrentState(ctx, roomID)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	var auths []string
+	want := []event.StateKey{room.StateKeyOf("m.room.create", ""), room.StateKeyOf("m.room.power_levels", ""), room.StateKeyOf("m.room.member", sender)}
+	if typ == "m.room.member" {
+		want = append(want, room.StateKeyOf("m.room.join_rules", ""))
+	}
+	for _, k := range want {
+		if id, ok := cur[k]; ok {
+			auths = append(auths, id)
+		}
+	}
+	pdu, err := event.Build(event.Builder{RoomID: roomID, Sender: sender, Type: typ, StateKey: stateKey,
+		Content: apitest.JSON(e.t, content), PrevEvents: fx, AuthEvents: auths, Depth: 1000, OriginServerTS: apitest.Epoch.UnixMilli()},
+		roomversion.MustLookup("10"), server, key, apitest.Seeded(9))
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return pdu
 }
 
 // fakeDirectory is a room directory holding rooms in order.
@@ -43,11 +143,12 @@ func newEnv(t *testing.T, modify func(*Config)) *testEnv {
 	store := memory.New()
 	key := apitest.Key(t)
 	clock := apitest.NewClock()
-	dag, err := room.New(ctx, room.Config{ServerName: testServer, Key: key, Store: store, Now: clock.Now, Rand: apitest.Seeded(1)})
+	ring := keyring{testServer: key}
+	dag, err := room.New(ctx, room.Config{ServerName: testServer, Key: key, Store: store, Now: clock.Now, Rand: apitest.Seeded(1), Keys: ring})
 	if err != nil {
 		t.Fatal(err)
 	}
-	env := &testEnv{t: t, dag: dag, dir: &fakeDirectory{}, creator: "@alice:" + testServer}
+	env := &testEnv{t: t, dag: dag, dir: &fakeDirectory{}, creator: "@alice:" + testServer, keys: ring}
 	cfg := Config{ServerName: testServer, Key: key, DAG: dag, Store: store, Now: clock.Now, Directory: env.dir}
 	if modify != nil {
 		modify(&cfg)
@@ -62,6 +163,9 @@ func newEnv(t *testing.T, modify func(*Config)) *testEnv {
 			next.ServeHTTP(w, r.WithContext(fedauth.WithOrigin(r.Context(), origin)))
 		})
 	})
+	signed := http.NewServeMux()
+	env.h.Register(signed, fedauth.Middleware(fedauth.Config{ServerName: testServer, Keys: ring, ACL: env.h.ACL}))
+	env.signed = signed
 	return env
 }
 
