@@ -49,7 +49,16 @@ func newIterator(txn *bdb.Txn, overlay *tree.Tree[entry], opts persist.IterOptio
 		// The prefix lets BadgerDB skip tables without matching keys.
 		// Reverse iteration cannot use it: it seeks to the upper bound,
 		// which need not have the prefix.
+		// Every key in [lower, upper) begins with their common prefix too,
+		// which is often longer than opts.Prefix (a Start/End range of
+		// positions has none): badger's Seek and Next skip deleted and
+		// overwritten keys one by one until they find live ones, and stop
+		// at the end of the prefix, so a longer prefix ends that walk sooner
+		// past the upper bound.
 		bopts.Prefix = append([]byte{dataPrefix}, opts.Prefix...)
+		if common := commonPrefix(it.lower, it.upper); len(common) > len(bopts.Prefix) {
+			bopts.Prefix = common
+		}
 	}
 	it.base = txn.NewIterator(bopts)
 	if opts.Reverse {
@@ -67,6 +76,15 @@ func newIterator(txn *bdb.Txn, overlay *tree.Tree[entry], opts persist.IterOptio
 		it.ovOK = it.ov.Next()
 	}
 	return it
+}
+
+// commonPrefix returns the longest prefix that a and b share.
+func commonPrefix(a, b []byte) []byte {
+	n := 0
+	for n < len(a) && n < len(b) && a[n] == b[n] {
+		n++
+	}
+	return a[:n:n]
 }
 
 // baseKey returns the base iterator's current key, or nil if it is done or
