@@ -139,17 +139,24 @@ func (d *fakeDirectory) PublishedRooms(_ context.Context, limit int) ([]string, 
 
 func newEnv(t *testing.T, modify func(*Config)) *testEnv {
 	t.Helper()
+	return newServerEnv(t, testServer, keyring{}, modify)
+}
+
+// newServerEnv is newEnv for the server name, whose key joins ring (which
+// servers of one test share).
+func newServerEnv(t *testing.T, name string, ring keyring, modify func(*Config)) *testEnv {
+	t.Helper()
 	ctx := context.Background()
 	store := memory.New()
 	key := apitest.Key(t)
 	clock := apitest.NewClock()
-	ring := keyring{testServer: key}
-	dag, err := room.New(ctx, room.Config{ServerName: testServer, Key: key, Store: store, Now: clock.Now, Rand: apitest.Seeded(1), Keys: ring})
+	ring[name] = key
+	dag, err := room.New(ctx, room.Config{ServerName: name, Key: key, Store: store, Now: clock.Now, Rand: apitest.Seeded(1), Keys: ring})
 	if err != nil {
 		t.Fatal(err)
 	}
-	env := &testEnv{t: t, dag: dag, dir: &fakeDirectory{}, creator: "@alice:" + testServer, keys: ring}
-	cfg := Config{ServerName: testServer, Key: key, DAG: dag, Store: store, Now: clock.Now, Directory: env.dir}
+	env := &testEnv{t: t, dag: dag, dir: &fakeDirectory{}, creator: "@alice:" + name, keys: ring}
+	cfg := Config{ServerName: name, Key: key, DAG: dag, Store: store, Now: clock.Now, Directory: env.dir}
 	if modify != nil {
 		modify(&cfg)
 	}
@@ -164,7 +171,7 @@ func newEnv(t *testing.T, modify func(*Config)) *testEnv {
 		})
 	})
 	signed := http.NewServeMux()
-	env.h.Register(signed, fedauth.Middleware(fedauth.Config{ServerName: testServer, Keys: ring, ACL: env.h.ACL}))
+	env.h.Register(signed, fedauth.Middleware(fedauth.Config{ServerName: name, Keys: ring, ACL: env.h.ACL}))
 	env.signed = signed
 	return env
 }
