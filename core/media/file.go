@@ -135,6 +135,11 @@ func (r *Repo) Get(ctx context.Context, serverName, mediaID string, allowRemote 
 			return nil, fmt.Errorf("%w: %s is not cached here", ErrNotFound, URI(serverName, mediaID))
 		}
 		retry, err := r.fetches.do(ctx, serverName+"/"+mediaID, func() error {
+			// A fetch that finished between the lookup above and now
+			// has cached the file: fetch only what is still missing.
+			if f, _, err := r.lookup(ctx, serverName, mediaID); err != nil || f != nil {
+				return err
+			}
 			return r.fetchRemote(ctx, serverName, mediaID)
 		})
 		if err != nil {
