@@ -158,3 +158,34 @@ func derefResult(r *Result) Result {
 	}
 	return *r
 }
+
+// AddOutliers stores events of a known room that are needed only as auth
+// events, such as an auth chain fetched with event_auth whose events'
+// own prev events are unknown here: each is verified as Accept verifies
+// one (those with bad signatures or of another room or version are
+// dropped) and those not held yet are stored as outliers, checked against
+// their own auth events (rejected on failure). Outliers are never in the
+// timeline or the state; they let Accept check the events that cite them.
+func (d *DAG) AddOutliers(ctx context.Context, roomID string, evs []*event.PDU) error {
+	if d.cfg.Keys == nil {
+		return errors.New("room: AddOutliers needs Config.Keys")
+	}
+	e := d.entry(roomID)
+	e.write.Lock()
+	defer e.write.Unlock()
+	meta, err := d.meta(ctx, roomID, e)
+	if err != nil {
+		return err
+	}
+	byID := make(map[string]*event.PDU, len(evs))
+	for _, ev := range evs {
+		if ev.RoomID() != roomID || ev.Version().ID != meta.Version {
+			continue
+		}
+		if ok, _, err := verifyBatch(ev, nil, d.cfg.Keys, false); err == nil {
+			byID[ev.ID()] = ok[ev.ID()]
+		}
+	}
+	_, err = d.storeOutliers(ctx, evs, byID, meta.CreateID)
+	return err
+}

@@ -178,3 +178,51 @@ func TestAcceptWithState(t *testing.T) {
 		})
 	}
 }
+
+func TestAddOutliers(t *testing.T) {
+	ctx := context.Background()
+	v := roomversion.MustLookup("10")
+	ring := keyring{}
+	a := newServer(t, "a.test", 1, ring)
+	c := newServer(t, "c.test", 3, ring)
+	m := newServer(t, "m.test", 4, ring)
+	alice, bob := "@alice:a.test", "@bob:b.test"
+	evs := createPublicRoom(t, a, v, alice)
+	roomID := evs[0].RoomID()
+	federate(t, c, evs)
+	b := newServer(t, "b.test", 2, ring)
+	federate(t, b, evs)
+	// bob joins after a message c never saw; c gets the join and,
+	// separately, a message citing it as an auth event.
+	hidden, err := a.dag.Send(ctx, roomID, Proto{Sender: alice, Type: "m.room.message", Content: content(t, map[string]any{"body": "unseen"})})
+	if err != nil {
+		t.Fatal(err)
+	}
+	join := buildOn(t, b, v, roomID, Proto{Sender: bob, Type: "m.room.member", StateKey: strp(bob), Content: content(t, map[string]any{"membership": "join"})},
+		[]string{hidden.ID()}, []string{evs[0].ID(), evs[2].ID(), evs[3].ID()}, 7)
+	msg := buildOn(t, b, v, roomID, Proto{Sender: bob, Type: "m.room.message", Content: content(t, map[string]any{"body": "hi"})},
+		[]string{evs[4].ID()}, []string{evs[0].ID(), evs[2].ID(), join.ID()}, 8)
+	var missing *MissingEventsError
+	if _, err := c.dag.Accept(ctx, msg); !errors.As(err, &missing) || len(missing.Auth) != 1 {
+		t.Fatalf("Accept before the auth event is known: %v", err)
+	}
+	forged := resign(t, buildOn(t, b, v, roomID, Proto{Sender: bob, Type: "m.room.topic", StateKey: strp(""), Content: content(t, map[string]any{"topic": "x"})},
+		[]string{evs[4].ID()}, []string{evs[0].ID(), evs[2].ID(), join.ID()}, 8), m.key)
+	if err := c.dag.AddOutliers(ctx, roomID, []*event.PDU{join, forged}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.dag.Event(ctx, forged.ID()); !errors.Is(err, ErrUnknownEvent) {
+		t.Fatalf("forged outlier stored: %v", err)
+	}
+	if info, err := c.dag.Info(ctx, join.ID()); err != nil || info.InTimeline {
+		t.Fatalf("outlier join: %+v, %v; want stored outside the timeline", info, err)
+	}
+	// The message can now be judged: its auth events allow it, but the
+	// state before it (c's, without bob's join) does not.
+	if res, err := c.dag.Accept(ctx, msg); err != nil || res.Outcome != Rejected {
+		t.Fatalf("Accept after AddOutliers: %v, %v; want rejected by the state before it", res, err)
+	}
+	if err := c.dag.AddOutliers(ctx, "!nope:a.test", []*event.PDU{join}); !errors.Is(err, ErrUnknownRoom) {
+		t.Fatalf("AddOutliers in an unknown room: %v", err)
+	}
+}
