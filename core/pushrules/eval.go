@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"hearth/core/internal/dotpath"
 	"io"
 	"slices"
 )
@@ -42,7 +41,7 @@ func NewEventView(eventJSON []byte) (EventView, error) {
 // `content.m\.relates_to.rel_type`, as decoded by encoding/json with
 // UseNumber, and whether the property exists.
 func (v EventView) Property(key string) (any, bool) {
-	return lookup(v.obj, dotpath.Split(key))
+	return lookup(v.obj, cachedPath(key))
 }
 
 // str returns a top-level string field, or "" if absent or not a string.
@@ -122,7 +121,7 @@ func ruleMatches(k Kind, r Rule, ev EventView, ctx Context) bool {
 	switch k {
 	case KindContent:
 		body, ok := ev.body()
-		return ok && compileGlob(r.Pattern).matchWords(body)
+		return ok && cachedGlob(r.Pattern).matchWords(body)
 	case KindRoom:
 		return ev.str("room_id") == r.RuleID
 	case KindSender:
@@ -144,31 +143,31 @@ func conditionMatches(c Condition, ev EventView, ctx Context) bool {
 		if c.Pattern == nil {
 			return false
 		}
-		path := dotpath.Split(c.Key)
+		path := cachedPath(c.Key)
 		v, _ := lookup(ev.obj, path)
 		s, ok := v.(string)
 		if !ok {
 			return false
 		}
-		g := compileGlob(*c.Pattern)
+		g := cachedGlob(*c.Pattern)
 		if slices.Equal(path, []string{"content", "body"}) {
 			return g.matchWords(s)
 		}
 		return g.match(s)
 	case CondEventPropertyIs:
-		want, ok := decodeScalar(c.Value)
+		want, ok := cachedScalar(c.Value)
 		if !ok {
 			return false
 		}
-		v, found := lookup(ev.obj, dotpath.Split(c.Key))
+		v, found := lookup(ev.obj, cachedPath(c.Key))
 		got, ok := scalarOf(v)
 		return found && ok && got == want
 	case CondEventPropertyContains:
-		want, ok := decodeScalar(c.Value)
+		want, ok := cachedScalar(c.Value)
 		if !ok {
 			return false
 		}
-		v, _ := lookup(ev.obj, dotpath.Split(c.Key))
+		v, _ := lookup(ev.obj, cachedPath(c.Key))
 		arr, _ := v.([]any)
 		for _, e := range arr {
 			if got, ok := scalarOf(e); ok && got == want {
@@ -178,7 +177,7 @@ func conditionMatches(c Condition, ev EventView, ctx Context) bool {
 		return false
 	case CondContainsDisplayName:
 		body, ok := ev.body()
-		return ok && ctx.DisplayName != "" && literalGlob(ctx.DisplayName).matchWords(body)
+		return ok && ctx.DisplayName != "" && cachedLiteral(ctx.DisplayName).matchWords(body)
 	case CondRoomMemberCount:
 		op, n, ok := parseMemberCount(c.Is)
 		return ok && compareCount(op, n, ctx.MemberCount)
