@@ -235,8 +235,8 @@ func (h *Handlers) fillGap(ctx context.Context, origin string, pdu *event.PDU) (
 
 // fetchAuth fetches the auth chain of pdu from origin and accepts the
 // events it lacks, oldest first. Auth events whose own prev events are
-// unknown stay missing: placing them needs the DAG to store an event with
-// a given state (see the package's report to the DAG's owner).
+// unknown are stored as outliers (room.DAG.AddOutliers): enough to judge
+// the events that cite them.
 func (h *Handlers) fetchAuth(ctx context.Context, origin string, pdu *event.PDU, ids []string) error {
 	raws, err := h.cfg.Client.GetEventAuth(ctx, origin, pdu.RoomID(), pdu.ID())
 	if err != nil {
@@ -254,8 +254,16 @@ func (h *Handlers) fetchAuth(ctx context.Context, origin string, pdu *event.PDU,
 		evs = append(evs, ev)
 	}
 	slices.SortStableFunc(evs, func(a, b *event.PDU) int { return cmp.Compare(a.Depth(), b.Depth()) })
+	var unplaced []*event.PDU
 	for _, ev := range evs {
-		h.dag.Accept(ctx, ev)
+		if _, err := h.dag.Accept(ctx, ev); err != nil {
+			unplaced = append(unplaced, ev)
+		}
+	}
+	if len(unplaced) > 0 {
+		if err := h.dag.AddOutliers(ctx, pdu.RoomID(), unplaced); err != nil {
+			return fmt.Errorf("fedserver: store the auth events of %s: %w", pdu.ID(), err)
+		}
 	}
 	return nil
 }
