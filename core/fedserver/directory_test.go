@@ -1,9 +1,13 @@
 package fedserver
 
 import (
+	"context"
 	"net/http"
 	"slices"
+	"strings"
 	"testing"
+
+	"hearth/core/fedclient"
 )
 
 func TestPublicRooms(t *testing.T) {
@@ -60,6 +64,12 @@ func TestPublicRooms(t *testing.T) {
 		{"POST", "/publicRooms", map[string]any{"limit": -1}, 400, "M_INVALID_PARAM"},
 	} {
 		e.expect("other.test", c.method, c.path, c.body, c.status, c.code)
+	}
+	// A server a room's ACL denies does not see it listed.
+	e.send(beta, "m.room.server_acl", "", map[string]any{"allow": []string{"*"}, "deny": []string{"evil.test"}})
+	page, err := e.client("evil.test").PublicRooms(context.Background(), testServer, fedclient.PublicRoomsRequest{})
+	if err != nil || len(page.Chunk) != 2 || strings.Contains(string(page.Chunk[0])+string(page.Chunk[1]), beta) {
+		t.Fatalf("directory for an ACL-denied server: %d rooms, %v", len(page.Chunk), err)
 	}
 	none := newEnv(t, func(c *Config) { c.Directory = nil })
 	none.expect("other.test", "GET", "/publicRooms", nil, 404, "M_UNRECOGNIZED")
@@ -124,4 +134,16 @@ func TestHierarchy(t *testing.T) {
 	e.expect("other.test", "GET", "/hierarchy/"+private, nil, http.StatusNotFound, "M_NOT_FOUND")
 	e.expect("hs.test", "GET", "/hierarchy/"+private, nil, http.StatusOK, "")
 	e.expect("other.test", "GET", "/hierarchy/!nope:hs.test", nil, http.StatusNotFound, "M_NOT_FOUND")
+
+	// A server the space's ACL denies is refused; one a child's ACL denies
+	// sees that child as inaccessible.
+	e.send(public, "m.room.server_acl", "", map[string]any{"allow": []string{"*"}, "deny": []string{"evil.test"}})
+	h, err := e.client("evil.test").Hierarchy(context.Background(), testServer, space, false)
+	if err != nil || !slices.Contains(h.InaccessibleChildren, public) {
+		t.Fatalf("hierarchy for a server a child denies: %v, %v", h.InaccessibleChildren, err)
+	}
+	e.send(space, "m.room.server_acl", "", map[string]any{"allow": []string{"*"}, "deny": []string{"evil.test"}})
+	if _, err := e.client("evil.test").Hierarchy(context.Background(), testServer, space, false); fedclient.StatusOf(err) != 403 {
+		t.Fatalf("hierarchy for a server the space denies: %v, want 403", err)
+	}
 }
