@@ -163,6 +163,18 @@ func TestAcceptWithState(t *testing.T) {
 				t.Fatalf("timeline head %v, %v; want the gap event", tl, err)
 			}
 
+			// bob, writing with the state from before his ban, is
+			// authorised by it but not by c's current state: soft-failed.
+			joinState, joinChain := gapState(t, a, join.ID())
+			fork := buildOn(t, b, v, roomID, Proto{Sender: bob, Type: "m.room.message", Content: content(t, map[string]any{"body": "before the ban"})},
+				[]string{join.ID()}, authFor(join.ID()), 7)
+			if res, err := c.dag.AcceptWithState(ctx, fork, joinState, joinChain); err != nil || res.Outcome != SoftFailed {
+				t.Fatalf("AcceptWithState(banned by now) = %v (%v), %v; want soft-failed", res.Outcome, res.Reason, err)
+			}
+			if fx2, _ := c.dag.Extremities(ctx, roomID); fmt.Sprint(fx2) != fmt.Sprint(fx) {
+				t.Fatalf("a soft-failed event changed the extremities to %v", fx2)
+			}
+
 			// Later events on the gap event are accepted as usual.
 			next := buildOn(t, a, v, roomID, Proto{Sender: alice, Type: "m.room.message", Content: content(t, map[string]any{"body": "next"})},
 				[]string{msg.ID()}, authFor(evs[1].ID()), 9)
