@@ -246,3 +246,58 @@ func TestMakeAndSendLeave(t *testing.T) {
 		}
 	}
 }
+
+func TestEventAndMissingEvents(t *testing.T) {
+	ctx := context.Background()
+	e := newEnv(t, nil)
+	roomID := e.room(nil, [][2]any{{"m.room.join_rules", map[string]any{"join_rule": "public"}}})
+	join := joinRemote(t, e, roomID, "@bob:remote.test")
+	var sent []string
+	for i := range 4 {
+		ev, err := e.dag.Send(ctx, roomID, room.Proto{Sender: e.creator, Type: "m.room.message", Content: json.RawMessage(`{"body":"m` + string(rune('0'+i)) + `"}`)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		sent = append(sent, ev.ID())
+	}
+	remote := e.client("remote.test")
+	raw, err := remote.GetEvent(ctx, testServer, sent[0])
+	if ev, perr := event.Parse(raw, roomversion.MustLookup("10")); err != nil || perr != nil || ev.ID() != sent[0] {
+		t.Fatalf("/event: %v %v", err, perr)
+	}
+	// The events between what bob's server has (its join) and the latest
+	// message, oldest first, without either end.
+	raws, err := remote.GetMissingEvents(ctx, testServer, roomID, fedclient.MissingEventsRequest{EarliestEvents: []string{join.ID()}, LatestEvents: []string{sent[3]}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, raw := range raws {
+		ev, _ := event.Parse(raw, roomversion.MustLookup("10"))
+		got = append(got, ev.ID())
+	}
+	if !slices.Equal(got, sent[:3]) {
+		t.Fatalf("get_missing_events %v, want %v", got, sent[:3])
+	}
+	raws, err = remote.GetMissingEvents(ctx, testServer, roomID, fedclient.MissingEventsRequest{EarliestEvents: []string{join.ID()}, LatestEvents: []string{sent[3]}, Limit: 1})
+	if err != nil || len(raws) != 1 {
+		t.Fatalf("get_missing_events with limit 1: %d events, %v", len(raws), err)
+	}
+	for _, c := range []struct {
+		name   string
+		err    error
+		status int
+	}{
+		{"unknown event", func() error { _, err := remote.GetEvent(ctx, testServer, "$nope"); return err }(), 404},
+		{"stranger", func() error { _, err := e.client("stranger.test").GetEvent(ctx, testServer, sent[0]); return err }(), 403},
+		{"unknown room", func() error {
+			_, err := remote.GetMissingEvents(ctx, testServer, "!nope:hs.test", fedclient.MissingEventsRequest{LatestEvents: []string{sent[3]}})
+			return err
+		}(), 404},
+	} {
+		if fedclient.StatusOf(c.err) != c.status {
+			t.Errorf("%s: %v, want status %d", c.name, c.err, c.status)
+		}
+	}
+	e.expect("remote.test", "POST", "/get_missing_events/"+roomID, "[1,2", http.StatusBadRequest, "M_NOT_JSON")
+}
