@@ -209,17 +209,7 @@ func TestMakeAndSendLeave(t *testing.T) {
 	if fields["sender"] != bob || fields["state_key"] != bob || fields["content"].(map[string]any)["membership"] != "leave" {
 		t.Fatalf("template %v", fields)
 	}
-	fields["origin_server_ts"] = 1_700_000_000_500
-	raw, _ := json.Marshal(fields)
-	v := roomversion.MustLookup("10")
-	signed, err := event.Sign(raw, v, "remote.test", e.keys["remote.test"])
-	if err != nil {
-		t.Fatal(err)
-	}
-	leave, err := event.Parse(signed, v)
-	if err != nil {
-		t.Fatal(err)
-	}
+	leave := signTemplate(t, e, tmpl, "remote.test")
 	// A leave signed by another server than the user's is refused.
 	if err := e.client("third.test").SendLeave(ctx, testServer, roomID, leave.ID(), leave.JSON()); err == nil {
 		t.Fatal("send_leave from a server that is not the user's succeeded")
@@ -300,4 +290,73 @@ func TestEventAndMissingEvents(t *testing.T) {
 		}
 	}
 	e.expect("remote.test", "POST", "/get_missing_events/"+roomID, "[1,2", http.StatusBadRequest, "M_NOT_JSON")
+}
+
+// signTemplate completes a make_* template for server and signs it.
+func signTemplate(t *testing.T, e *testEnv, tmpl fedclient.MembershipTemplate, server string) *event.PDU {
+	t.Helper()
+	var fields map[string]any
+	if err := json.Unmarshal(tmpl.Event, &fields); err != nil {
+		t.Fatal(err)
+	}
+	fields["origin_server_ts"] = 1_700_000_000_500
+	raw, _ := json.Marshal(fields)
+	v := roomversion.MustLookup(tmpl.RoomVersion)
+	signed, err := event.Sign(raw, v, server, e.keys[server])
+	if err != nil {
+		t.Fatal(err)
+	}
+	pdu, err := event.Parse(signed, v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return pdu
+}
+
+func TestMakeAndSendJoin(t *testing.T) {
+	ctx := context.Background()
+	e := newEnv(t, nil)
+	public := e.room(nil, [][2]any{{"m.room.join_rules", map[string]any{"join_rule": "public"}}})
+	private := e.room(nil, nil)
+	bob := "@bob:remote.test"
+	remote := e.client("remote.test")
+	if _, err := remote.MakeJoin(ctx, testServer, public, bob, []string{"1"}); fedclient.CodeOf(err) != "M_INCOMPATIBLE_ROOM_VERSION" {
+		t.Fatalf("make_join without the room's version: %v", err)
+	}
+	tmpl, err := remote.MakeJoin(ctx, testServer, public, bob, []string{"10", "11"})
+	if err != nil || tmpl.RoomVersion != "10" {
+		t.Fatalf("make_join: %+v %v", tmpl, err)
+	}
+	join := signTemplate(t, e, tmpl, "remote.test")
+	resp, err := remote.SendJoin(ctx, testServer, public, join.ID(), join.JSON(), false)
+	if err != nil {
+		t.Fatalf("send_join: %v", err)
+	}
+	cur, _ := e.dag.StateBefore(ctx, join.ID())
+	if resp.Origin != testServer || len(resp.State) != len(cur) || len(resp.AuthChain) == 0 {
+		t.Fatalf("send_join answer: origin %s, %d state events (want %d), %d auth events", resp.Origin, len(resp.State), len(cur), len(resp.AuthChain))
+	}
+	if m := e.memberOf(public, bob); m != "join" {
+		t.Fatalf("bob's membership after send_join: %q", m)
+	}
+	for _, c := range []struct {
+		name string
+		err  error
+		want int
+	}{
+		{"invite-only room", func() error { _, err := remote.MakeJoin(ctx, testServer, private, bob, []string{"10"}); return err }(), 403},
+		{"unknown room", func() error { _, err := remote.MakeJoin(ctx, testServer, "!nope:hs.test", bob, []string{"10"}); return err }(), 404},
+		{"another server's user", func() error {
+			_, err := remote.MakeJoin(ctx, testServer, public, "@carol:third.test", []string{"10"})
+			return err
+		}(), 403},
+		{"join under another ID", func() error {
+			_, err := remote.SendJoin(ctx, testServer, public, "$other", join.JSON(), false)
+			return err
+		}(), 400},
+	} {
+		if s := fedclient.StatusOf(c.err); s != c.want {
+			t.Errorf("%s: %v, want %d", c.name, c.err, c.want)
+		}
+	}
 }
