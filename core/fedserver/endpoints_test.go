@@ -345,7 +345,10 @@ func TestMakeAndSendJoin(t *testing.T) {
 		want int
 	}{
 		{"invite-only room", func() error { _, err := remote.MakeJoin(ctx, testServer, private, bob, []string{"10"}); return err }(), 403},
-		{"unknown room", func() error { _, err := remote.MakeJoin(ctx, testServer, "!nope:hs.test", bob, []string{"10"}); return err }(), 404},
+		{"unknown room", func() error {
+			_, err := remote.MakeJoin(ctx, testServer, "!nope:hs.test", bob, []string{"10"})
+			return err
+		}(), 404},
 		{"another server's user", func() error {
 			_, err := remote.MakeJoin(ctx, testServer, public, "@carol:third.test", []string{"10"})
 			return err
