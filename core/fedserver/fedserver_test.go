@@ -156,7 +156,7 @@ func newServerEnv(t *testing.T, name string, ring keyring, modify func(*Config))
 		t.Fatal(err)
 	}
 	env := &testEnv{t: t, dag: dag, dir: &fakeDirectory{}, creator: "@alice:" + name, keys: ring}
-	cfg := Config{ServerName: name, Key: key, DAG: dag, Store: store, Now: clock.Now, Directory: env.dir}
+	cfg := Config{ServerName: name, Key: key, DAG: dag, Store: store, Now: clock.Now, Directory: env.dir, EventKeys: ring}
 	if modify != nil {
 		modify(&cfg)
 	}
