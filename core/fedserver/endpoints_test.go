@@ -363,3 +363,39 @@ func TestMakeAndSendJoin(t *testing.T) {
 		}
 	}
 }
+
+func TestMakeAndSendKnock(t *testing.T) {
+	ctx := context.Background()
+	e := newEnv(t, nil)
+	knockable := e.room(nil, [][2]any{{"m.room.join_rules", map[string]any{"join_rule": "knock"}}, {"m.room.name", map[string]any{"name": "Knock here"}}})
+	public := e.room(nil, [][2]any{{"m.room.join_rules", map[string]any{"join_rule": "public"}}})
+	bob := "@bob:remote.test"
+	remote := e.client("remote.test")
+	tmpl, err := remote.MakeKnock(ctx, testServer, knockable, bob, []string{"10"})
+	if err != nil {
+		t.Fatalf("make_knock: %v", err)
+	}
+	knock := signTemplate(t, e, tmpl, "remote.test")
+	state, err := remote.SendKnock(ctx, testServer, knockable, knock.ID(), knock.JSON())
+	if err != nil {
+		t.Fatalf("send_knock: %v", err)
+	}
+	if m := e.memberOf(knockable, bob); m != "knock" {
+		t.Fatalf("bob's membership after send_knock: %q", m)
+	}
+	var named bool
+	for _, raw := range state {
+		var s struct{ Type string }
+		json.Unmarshal(raw, &s)
+		named = named || s.Type == "m.room.name"
+	}
+	if !named {
+		t.Fatalf("knock_room_state lacks the room's name: %s", state)
+	}
+	if _, err := remote.MakeKnock(ctx, testServer, public, bob, []string{"10"}); fedclient.StatusOf(err) != 403 {
+		t.Fatalf("make_knock on a public room: %v, want 403", err)
+	}
+	if _, err := remote.MakeKnock(ctx, testServer, knockable, bob, []string{"6"}); fedclient.CodeOf(err) != "M_INCOMPATIBLE_ROOM_VERSION" {
+		t.Fatalf("make_knock without the room's version: %v", err)
+	}
+}
