@@ -114,6 +114,9 @@ func TestHierarchy(t *testing.T) {
 	}
 	for _, c := range out["children"].([]any) {
 		c := c.(map[string]any)
+		if _, ok := c["children_state"].([]any); !ok {
+			t.Fatalf("child without children_state: %v", c)
+		}
 		if c["room_id"] == restricted && asJSON(c["allowed_room_ids"]) != `["!space:hs.test"]` {
 			t.Fatalf("restricted child %v", c)
 		}

@@ -1,7 +1,6 @@
 package fedserver
 
 import (
-	"cmp"
 	"encoding/json"
 	"net/http"
 	"slices"
@@ -35,29 +34,7 @@ func (h *Handlers) hierarchy(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	top := h.hierarchySummary(roomID, evs)
-	childState := []map[string]any{}
-	var childIDs []string
-	for k, ev := range evs {
-		if k.Type != "m.space.child" {
-			continue
-		}
-		var c struct {
-			Via       []string `json:"via"`
-			Suggested bool     `json:"suggested"`
-		}
-		if json.Unmarshal(ev.Content(), &c) != nil || len(c.Via) == 0 || suggestedOnly && !c.Suggested {
-			continue
-		}
-		childState = append(childState, map[string]any{
-			"type": ev.Type(), "state_key": k.StateKey, "content": ev.Content(),
-			"sender": ev.Sender(), "origin_server_ts": ev.OriginServerTS(),
-		})
-		childIDs = append(childIDs, k.StateKey)
-	}
-	slices.SortFunc(childState, func(a, b map[string]any) int {
-		return cmp.Compare(a["state_key"].(string), b["state_key"].(string))
-	})
-	slices.Sort(childIDs)
+	childState, childIDs := spaceChildren(evs, suggestedOnly)
 	top["children_state"] = childState
 	children := []map[string]any{}
 	inaccessible := []string{}
@@ -74,9 +51,43 @@ func (h *Handlers) hierarchy(w http.ResponseWriter, r *http.Request) {
 			inaccessible = append(inaccessible, id)
 			continue
 		}
-		children = append(children, h.hierarchySummary(id, cevs))
+		sum := h.hierarchySummary(id, cevs)
+		// Every child's own children, so the requester can go deeper.
+		sum["children_state"], _ = spaceChildren(cevs, false)
+		children = append(children, sum)
 	}
 	writeJSON(w, map[string]any{"room": top, "children": children, "inaccessible_children": inaccessible})
+}
+
+// spaceChildren returns a room's valid m.space.child events (those naming
+// servers in via), only the suggested ones when suggestedOnly is set, as
+// stripped state with origin_server_ts, and the child room IDs, both in
+// room ID order.
+func spaceChildren(evs map[event.StateKey]*event.PDU, suggestedOnly bool) ([]map[string]any, []string) {
+	var ids []string
+	for k, ev := range evs {
+		if k.Type != "m.space.child" {
+			continue
+		}
+		var c struct {
+			Via       []string `json:"via"`
+			Suggested bool     `json:"suggested"`
+		}
+		if json.Unmarshal(ev.Content(), &c) != nil || len(c.Via) == 0 || suggestedOnly && !c.Suggested {
+			continue
+		}
+		ids = append(ids, k.StateKey)
+	}
+	slices.Sort(ids)
+	state := make([]map[string]any, 0, len(ids))
+	for _, id := range ids {
+		ev := evs[room.StateKeyOf("m.space.child", id)]
+		state = append(state, map[string]any{
+			"type": ev.Type(), "state_key": id, "content": ev.Content(),
+			"sender": ev.Sender(), "origin_server_ts": ev.OriginServerTS(),
+		})
+	}
+	return state, ids
 }
 
 // hierarchySummary is a room's summary for /hierarchy: the public rooms
