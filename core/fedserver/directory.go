@@ -34,6 +34,9 @@ type publicRoomsRequest struct {
 	Since  string `json:"since"`
 	Filter struct {
 		GenericSearchTerm string `json:"generic_search_term"`
+		// RoomTypes keeps rooms of these types; null stands for rooms
+		// without a type.
+		RoomTypes []*string `json:"room_types"`
 	} `json:"filter"`
 }
 
@@ -87,7 +90,7 @@ func (h *Handlers) publicRooms(w http.ResponseWriter, r *http.Request, req publi
 	}
 	term := strings.ToLower(strings.TrimSpace(req.Filter.GenericSearchTerm))
 	read := offset + limit + 1
-	if term != "" {
+	if term != "" || len(req.Filter.RoomTypes) > 0 {
 		read = maxSearchedRooms
 	}
 	ids, err := h.cfg.Directory.PublishedRooms(ctx, read)
@@ -106,7 +109,7 @@ func (h *Handlers) publicRooms(w http.ResponseWriter, r *http.Request, req publi
 			continue // published but not (or no longer) here
 		}
 		sum := roomSummary(id, evs)
-		if term != "" && !matchesTerm(sum, term) {
+		if term != "" && !matchesTerm(sum, term) || !matchesType(sum, req.Filter.RoomTypes) {
 			continue
 		}
 		matching = append(matching, sum)
@@ -130,6 +133,21 @@ func cmpOr(n, def int) int {
 		return def
 	}
 	return n
+}
+
+// matchesType reports whether a room's type is one of types (all types
+// when it is empty; a nil entry stands for rooms without a type).
+func matchesType(sum map[string]any, types []*string) bool {
+	if len(types) == 0 {
+		return true
+	}
+	rt, has := sum["room_type"].(string)
+	for _, t := range types {
+		if t == nil && !has || t != nil && has && *t == rt {
+			return true
+		}
+	}
+	return false
 }
 
 // matchesTerm reports whether a room's name, topic, canonical alias or ID

@@ -47,6 +47,14 @@ func TestPublicRooms(t *testing.T) {
 	if got := chunkField(out, "chunk", "room_id"); !slices.Equal(got, []string{beta, gamma}) {
 		t.Fatalf("search for beta found %v", got)
 	}
+	out = e.expect("other.test", "POST", "/publicRooms", map[string]any{"filter": map[string]any{"room_types": []any{"m.space"}}}, http.StatusOK, "")
+	if got := chunkField(out, "chunk", "room_id"); !slices.Equal(got, []string{beta}) {
+		t.Fatalf("spaces: %v", got)
+	}
+	out = e.expect("other.test", "POST", "/publicRooms", map[string]any{"filter": map[string]any{"room_types": []any{nil}}}, http.StatusOK, "")
+	if got := chunkField(out, "chunk", "room_id"); !slices.Equal(got, []string{alpha, gamma}) {
+		t.Fatalf("rooms without a type: %v", got)
+	}
 	out = e.expect("other.test", "POST", "/publicRooms", map[string]any{"limit": 1, "since": "o1"}, http.StatusOK, "")
 	if got := chunkField(out, "chunk", "room_id"); !slices.Equal(got, []string{beta}) {
 		t.Fatalf("POST page found %v", got)
