@@ -399,3 +399,38 @@ func TestMakeAndSendKnock(t *testing.T) {
 		t.Fatalf("make_knock without the room's version: %v", err)
 	}
 }
+
+// recordingEDUs records the EDUs /send hands on.
+type recordingEDUs struct {
+	origin string
+	edus   []json.RawMessage
+}
+
+func (r *recordingEDUs) Receive(_ context.Context, origin string, edus []json.RawMessage) {
+	r.origin, r.edus = origin, append(r.edus, edus...)
+}
+
+func TestSendHandsOnEDUs(t *testing.T) {
+	rec := &recordingEDUs{}
+	e := newEnv(t, func(c *Config) { c.EDUs = rec })
+	edu := json.RawMessage(`{"edu_type":"m.typing","content":{"room_id":"!r:remote.test","user_id":"@bob:remote.test","typing":true}}`)
+	res, err := e.client("remote.test").SendTransaction(context.Background(), testServer, "edu1", nil, []json.RawMessage{edu})
+	if err != nil || len(res) != 0 {
+		t.Fatalf("EDU-only transaction: %v %v", res, err)
+	}
+	if rec.origin != "remote.test" || len(rec.edus) != 1 || string(rec.edus[0]) != string(edu) {
+		t.Fatalf("EDUs handed on: %s from %s", rec.edus, rec.origin)
+	}
+	// A retry does not hand them on again.
+	if _, err := e.client("remote.test").SendTransaction(context.Background(), testServer, "edu1", nil, []json.RawMessage{edu}); err != nil {
+		t.Fatal(err)
+	}
+	if len(rec.edus) != 1 {
+		t.Fatalf("a retried transaction's EDUs were handed on again: %d", len(rec.edus))
+	}
+	edus := make([]json.RawMessage, maxTxnEDUs+1)
+	for i := range edus {
+		edus[i] = edu
+	}
+	e.expect("remote.test", "PUT", "/send/many", map[string]any{"origin": "remote.test", "edus": edus}, http.StatusBadRequest, "M_BAD_JSON")
+}
