@@ -153,6 +153,29 @@ func queryToken(r *http.Request, name string) (uint64, bool, error) {
 	return pos, true, nil
 }
 
+// pageRequest is the pagination part of a request: limit, and the from
+// and to tokens' positions when given.
+type pageRequest struct {
+	limit          int
+	from, to       uint64
+	hasFrom, hasTo bool
+}
+
+// parsePage reads limit (bounded by def and max, and by f's limit), from
+// and to, reporting malformed values as M_INVALID_PARAM.
+func parsePage(r *http.Request, f *filter.RoomEventFilter, def, max int) (pageRequest, error) {
+	var p pageRequest
+	var err error
+	if p.limit, err = queryLimit(r, f, def, max); err != nil {
+		return p, err
+	}
+	if p.from, p.hasFrom, err = queryToken(r, "from"); err != nil {
+		return p, err
+	}
+	p.to, p.hasTo, err = queryToken(r, "to")
+	return p, err
+}
+
 func (h *Handlers) messages(w http.ResponseWriter, r *http.Request, c clientapi.Caller) {
 	ctx := r.Context()
 	roomID := r.PathValue("roomId")
@@ -173,21 +196,12 @@ func (h *Handlers) messages(w http.ResponseWriter, r *http.Request, c clientapi.
 		clientapi.WriteError(w, err)
 		return
 	}
-	limit, err := queryLimit(r, f, defaultMessagesLimit, maxMessagesLimit)
+	pr, err := parsePage(r, f, defaultMessagesLimit, maxMessagesLimit)
 	if err != nil {
 		clientapi.WriteError(w, err)
 		return
 	}
-	from, hasFrom, err := queryToken(r, "from")
-	if err != nil {
-		clientapi.WriteError(w, err)
-		return
-	}
-	to, hasTo, err := queryToken(r, "to")
-	if err != nil {
-		clientapi.WriteError(w, err)
-		return
-	}
+	limit, from, hasFrom, to, hasTo := pr.limit, pr.from, pr.hasFrom, pr.to, pr.hasTo
 	rd, err := h.readable(ctx, c.UserID, roomID)
 	if err != nil {
 		clientapi.WriteError(w, err)

@@ -242,21 +242,12 @@ func (h *Handlers) relations(w http.ResponseWriter, r *http.Request, c clientapi
 		clientapi.WriteError(w, invalidParam("recurse must be true or false"))
 		return
 	}
-	limit, err := queryLimit(r, nil, defaultRelationsLimit, maxRelationsLimit)
+	pr, err := parsePage(r, nil, defaultRelationsLimit, maxRelationsLimit)
 	if err != nil {
 		clientapi.WriteError(w, err)
 		return
 	}
-	from, hasFrom, err := queryToken(r, "from")
-	if err != nil {
-		clientapi.WriteError(w, err)
-		return
-	}
-	to, hasTo, err := queryToken(r, "to")
-	if err != nil {
-		clientapi.WriteError(w, err)
-		return
-	}
+	limit, from, hasFrom, to, hasTo := pr.limit, pr.from, pr.hasFrom, pr.to, pr.hasTo
 	if _, err := h.visibleEvent(ctx, c.UserID, roomID, parent); err != nil {
 		clientapi.WriteError(w, err)
 		return
@@ -533,16 +524,12 @@ func (h *Handlers) threads(w http.ResponseWriter, r *http.Request, c clientapi.C
 		clientapi.WriteError(w, invalidParam("include must be \"all\" or \"participated\""))
 		return
 	}
-	limit, err := queryLimit(r, nil, defaultRelationsLimit, maxRelationsLimit)
+	pr, err := parsePage(r, nil, defaultRelationsLimit, maxRelationsLimit)
 	if err != nil {
 		clientapi.WriteError(w, err)
 		return
 	}
-	from, hasFrom, err := queryToken(r, "from")
-	if err != nil {
-		clientapi.WriteError(w, err)
-		return
-	}
+	limit, from, hasFrom := pr.limit, pr.from, pr.hasFrom
 	if _, err := h.readable(ctx, c.UserID, roomID); err != nil {
 		clientapi.WriteError(w, err)
 		return
