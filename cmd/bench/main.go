@@ -21,6 +21,13 @@
 // table with the ratio of the first to the second. It also reports the size
 // of web/hearth.wasm raw, gzipped and (with Debian's brotli command) brotli'd.
 //
+// When it starts hearth it also starts two more hearth nodes that federate
+// on loopback (-federation, on by default; -federation-only runs just this):
+// a user on node B joins a room of node A by its alias, then a message sent
+// on A is timed until B's long-polling /sync returns it, one at a time
+// (p50/p99), and the same from B to A. Two federating Dendrites are not
+// measured ("hearth only").
+//
 // The servers must be reachable only on loopback; the benchmark never talks
 // to anything else. It uses only the standard library.
 package main
@@ -54,6 +61,8 @@ type options struct {
 	out      string
 	maxTotal time.Duration
 	keep     bool
+	fed      bool
+	fedOnly  bool
 }
 
 func main() {
@@ -70,6 +79,8 @@ func main() {
 	flag.StringVar(&o.out, "out", "", "also write the report (Markdown) to this file")
 	flag.DurationVar(&o.maxTotal, "max", 15*time.Minute, "abort the whole run after this long")
 	flag.BoolVar(&o.keep, "keep", false, "keep the servers' data directories and logs")
+	flag.BoolVar(&o.fed, "federation", true, "when hearth is started, also start two federating hearth nodes and measure send-to-sync between them")
+	flag.BoolVar(&o.fedOnly, "federation-only", false, "run only the two-node federation phase (needs hearth among -start)")
 	flag.Parse()
 	if err := run(o); err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
@@ -106,6 +117,7 @@ func run(o options) error {
 	}
 
 	var servers []*server
+	hearthBin := ""
 	defer func() {
 		for _, s := range servers {
 			s.stop()
@@ -125,6 +137,7 @@ func run(o options) error {
 						return err
 					}
 				}
+				hearthBin = bin
 				s, err := newHearth(bin, tmp)
 				if err != nil {
 					return err
@@ -148,6 +161,38 @@ func run(o options) error {
 	}
 	res := newResults(names)
 
+	if !o.fedOnly {
+		if err := measure(ctx, o, servers, res); err != nil {
+			return err
+		}
+	}
+	if err := measureFederation(ctx, o, hearthBin, tmp, servers, res); err != nil {
+		return err
+	}
+
+	var report bytes.Buffer
+	writeReport(&report, o, res, servers, time.Since(began))
+	if !o.fedOnly {
+		report.WriteString("\n")
+		writeWasm(ctx, &report, o.wasm, tmp)
+	}
+	if !o.fedOnly && len(servers) == 2 && servers[0].name == "hearth" && servers[1].name == "Dendrite" {
+		report.WriteString("\n")
+		writeTargets(&report, res)
+	}
+	os.Stdout.Write(report.Bytes())
+	if o.out != "" {
+		if err := os.WriteFile(o.out, report.Bytes(), 0o644); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// measure runs every single-server phase on each server, alternating which
+// goes first.
+func measure(ctx context.Context, o options, servers []*server, res *results) error {
+	var err error
 	// each runs a phase on every server, alternating which goes first.
 	phaseNo := 0
 	each := func(what string, f func(s *server) error) error {
@@ -338,22 +383,6 @@ func run(o options) error {
 	})
 	if err != nil {
 		return err
-	}
-	res.setNote("federation, two nodes", "", false, names[0], "not yet: federation lands in issue 4")
-
-	var report bytes.Buffer
-	writeReport(&report, o, res, servers, time.Since(began))
-	report.WriteString("\n")
-	writeWasm(ctx, &report, o.wasm, tmp)
-	if len(servers) == 2 && servers[0].name == "hearth" && servers[1].name == "Dendrite" {
-		report.WriteString("\n")
-		writeTargets(&report, res)
-	}
-	os.Stdout.Write(report.Bytes())
-	if o.out != "" {
-		if err := os.WriteFile(o.out, report.Bytes(), 0o644); err != nil {
-			return err
-		}
 	}
 	return nil
 }

@@ -295,21 +295,27 @@ func load(ctx context.Context, s *server, n int, spread bool, d time.Duration, t
 // pingPong sends one message at a time into the shared room and waits until
 // the reader's long-polling sync returns it, for at most d or 1000 messages.
 func pingPong(ctx context.Context, s *server, d time.Duration, tag string) ([]time.Duration, error) {
+	return pingPongWith(ctx, s.senders[0], s.oneRoom, s.syncer, d, tag, 5*time.Second)
+}
+
+// pingPongWith has c send one message at a time into room and waits until
+// sy's long-polling sync returns it (at most wait each), for at most d or
+// 1000 messages.
+func pingPongWith(ctx context.Context, c *client, room string, sy *syncer, d time.Duration, tag string, wait time.Duration) ([]time.Duration, error) {
 	var out []time.Duration
 	end := time.Now().Add(d)
-	c := s.senders[0]
 	for i := 0; i < 1000 && time.Now().Before(end); i++ {
 		id := fmt.Sprintf("%s-%d", tag, i)
-		ch := s.syncer.expect(id)
+		ch := sy.expect(id)
 		t0 := time.Now()
-		if err := c.send(ctx, s.oneRoom, id); err != nil {
+		if err := c.send(ctx, room, id); err != nil {
 			return out, err
 		}
 		select {
 		case t := <-ch:
 			out = append(out, t.Sub(t0))
-		case <-time.After(5 * time.Second):
-			return out, fmt.Errorf("message %s did not reach the reader's sync within 5 s", id)
+		case <-time.After(wait):
+			return out, fmt.Errorf("message %s did not reach the other user's sync within %v", id, wait)
 		case <-ctx.Done():
 			return out, ctx.Err()
 		}

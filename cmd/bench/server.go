@@ -29,8 +29,11 @@ type server struct {
 	newCmd  func() *exec.Cmd
 	cmd     *exec.Cmd
 	logPath string
-	exited  chan struct{}
-	waitErr error
+	// serverName is the Matrix server name of a node started for the
+	// federation phase.
+	serverName string
+	exited     chan struct{}
+	waitErr    error
 
 	// set up by the benchmark
 	hc      *http.Client
