@@ -171,6 +171,7 @@ func (h *Handlers) Register(mux *http.ServeMux, auth func(http.Handler) http.Han
 	handle("PUT "+v1+"/send_knock/{roomId}/{eventId}", h.sendKnock)
 	handle("PUT "+v1+"/invite/{roomId}/{eventId}", h.inviteV1)
 	handle("PUT "+v2+"/invite/{roomId}/{eventId}", h.inviteV2)
+	handle("PUT "+v1+"/exchange_third_party_invite/{roomId}", h.exchangeThirdPartyInvite)
 	handle("GET "+v1+"/query/directory", h.queryDirectory)
 	handle("GET "+v1+"/query/profile", h.queryProfile)
 	handle("GET "+v1+"/user/devices/{userId}", h.userDevices)
