@@ -167,13 +167,19 @@ func (s *Server) newClientAPI(ctx context.Context) (*clientAPI, error) {
 		return nil, err
 	}
 
-	if c.media, err = media.New(media.Config{
+	mediaCfg := media.Config{
 		ServerName:    cfg.ServerName,
 		Store:         cfg.Store,
 		Now:           cfg.Now,
 		Rand:          cfg.Rand,
 		MaxUploadSize: cfg.MaxUploadSize,
-	}); err != nil {
+	}
+	// With outbound federation, other servers' files are fetched from
+	// them (and kept); without it they are not found.
+	if s.outbound() {
+		mediaCfg.Remote = remoteMedia{s.fed.client}
+	}
+	if c.media, err = media.New(mediaCfg); err != nil {
 		return nil, err
 	}
 	// Chunks of uploads that a crash interrupted are never served; drop them.
@@ -206,13 +212,19 @@ func (s *Server) newClientAPI(ctx context.Context) (*clientAPI, error) {
 	if c.mediaAPI, err = clientmedia.New(clientmedia.Config{Repo: c.media}); err != nil {
 		return nil, err
 	}
-	if c.profile, err = profile.New(profile.Config{
+	profileCfg := profile.Config{
 		ServerName:  cfg.ServerName,
 		Accounts:    s.accounts,
 		DAG:         c.dag,
 		PublicRooms: c.rooms,
 		Logger:      s.log,
-	}); err != nil {
+	}
+	// With outbound federation, other servers' users' profiles are asked
+	// of their servers.
+	if s.outbound() {
+		profileCfg.RemoteProfiles = remoteProfiles{s.fed.client}
+	}
+	if c.profile, err = profile.New(profileCfg); err != nil {
 		return nil, err
 	}
 	return c, nil

@@ -4,10 +4,15 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"log/slog"
+	"mime"
 	"net/http"
+	"strings"
 	"time"
 
+	"hearth/core/accounts"
+	"hearth/core/clientapi/profile"
 	"hearth/core/event"
 	"hearth/core/fedauth"
 	"hearth/core/fedclient"
@@ -16,6 +21,7 @@ import (
 	"hearth/core/fedsender"
 	"hearth/core/fedserver"
 	"hearth/core/keyring"
+	"hearth/core/media"
 	"hearth/core/room"
 	"hearth/core/syncer"
 	"hearth/persist"
@@ -271,4 +277,89 @@ func (d localDevices) DeviceList(ctx context.Context, userID string) ([]fedclien
 		out[i] = fedclient.Device{DeviceID: dev.ID, DisplayName: dev.DisplayName}
 	}
 	return out, nil
+}
+
+// remoteFetchTimeout bounds one fetch of another server's file, reading
+// its bytes included.
+const remoteFetchTimeout = 2 * time.Minute
+
+// remoteProfileTimeout bounds one profile query to another server.
+const remoteProfileTimeout = 20 * time.Second
+
+// remoteMedia is core/media's Remote over federation (GET
+// /_matrix/federation/v1/media/download, server-server spec v1.11). Only
+// servers with outbound federation have one.
+//
+// A remote server may answer with a redirect (a Location part) instead of
+// the bytes. Following it would mean dialling an arbitrary URL outside the
+// federation transport (its discovery, SSRF guard and TLS checks), so such
+// an answer is a failure of the fetch (media.ErrRemote, 502 to clients)
+// rather than a request to wherever the redirect points.
+type remoteMedia struct{ client *fedclient.Client }
+
+func (m remoteMedia) Fetch(ctx context.Context, serverName, mediaID string) (string, string, io.ReadCloser, error) {
+	ctx, cancel := context.WithTimeout(ctx, remoteFetchTimeout)
+	res, err := m.client.MediaDownload(ctx, serverName, mediaID, 0)
+	if err != nil {
+		cancel()
+		if fedclient.StatusOf(err) == http.StatusNotFound {
+			return "", "", nil, fmt.Errorf("%w: %s has no %s: %w", media.ErrNotFound, serverName, mediaID, err)
+		}
+		return "", "", nil, err
+	}
+	if res.Body == nil {
+		res.Close()
+		cancel()
+		return "", "", nil, fmt.Errorf("%s answered %s with a redirect, which hearth does not follow", serverName, mediaID)
+	}
+	fileName := ""
+	if res.ContentDisposition != "" {
+		if _, params, err := mime.ParseMediaType(res.ContentDisposition); err == nil {
+			fileName = params["filename"]
+		}
+	}
+	return res.ContentType, fileName, &mediaBody{Reader: res.Body, media: res, cancel: cancel}, nil
+}
+
+// mediaBody is a remote file's bytes; closing it ends the request and its
+// deadline.
+type mediaBody struct {
+	io.Reader
+	media  *fedclient.Media
+	cancel context.CancelFunc
+}
+
+func (b *mediaBody) Close() error {
+	err := b.media.Close()
+	b.cancel()
+	return err
+}
+
+// remoteProfiles is the profile endpoints' RemoteProfiles over federation
+// (GET /_matrix/federation/v1/query/profile).
+type remoteProfiles struct{ client *fedclient.Client }
+
+func (p remoteProfiles) RemoteProfile(ctx context.Context, userID, field string) (accounts.Profile, error) {
+	_, server, ok := strings.Cut(userID, ":")
+	if !ok || !strings.HasPrefix(userID, "@") || server == "" {
+		return accounts.Profile{}, fmt.Errorf("%w: %q is not a user ID", profile.ErrNotFound, userID)
+	}
+	ctx, cancel := context.WithTimeout(ctx, remoteProfileTimeout)
+	defer cancel()
+	fields, err := p.client.QueryProfile(ctx, server, userID, field)
+	if err != nil {
+		if fedclient.StatusOf(err) == http.StatusNotFound {
+			return accounts.Profile{}, fmt.Errorf("%w: %s: %w", profile.ErrNotFound, userID, err)
+		}
+		return accounts.Profile{}, err
+	}
+	var prof accounts.Profile
+	// Values that are not strings are ignored, as an unset field.
+	if raw, ok := fields["displayname"]; ok {
+		json.Unmarshal(raw, &prof.DisplayName)
+	}
+	if raw, ok := fields["avatar_url"]; ok {
+		json.Unmarshal(raw, &prof.AvatarURL)
+	}
+	return prof, nil
 }
