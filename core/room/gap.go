@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"slices"
 
-	"hearth/core/auth"
 	"hearth/core/event"
 	"hearth/core/stateres"
 	"hearth/persist"
@@ -96,28 +95,15 @@ func (d *DAG) AcceptWithState(ctx context.Context, pdu *event.PDU, stateBefore [
 			return nil
 		}
 		t := txEvents{d: d, tx: tx, pending: pdu, extra: byID}
-		bs := &authState{t: t, state: before}
-		if err := auth.Check(pdu, bs); err != nil {
-			if bs.err != nil {
-				return bs.err
-			}
-			res = Result{Outcome: Rejected, Reason: err}
-			return nil
-		}
 		// Authorised by the current state? If not, soft-fail.
+		var err error
+		if res, err = d.judge(tx, t, pdu, before, meta.Group); err != nil || res.Outcome != Accepted {
+			return err
+		}
 		cur, err := d.groups.load(tx, meta.Group)
 		if err != nil {
 			return err
 		}
-		cs := &authState{t: t, state: cur}
-		if err := auth.Check(pdu, cs); err != nil {
-			if cs.err != nil {
-				return cs.err
-			}
-			res = Result{Outcome: SoftFailed, Reason: err}
-			return nil
-		}
-		res = Result{Outcome: Accepted}
 		after := before
 		if pdu.IsState() {
 			after = before.clone()

@@ -153,29 +153,10 @@ func (d *DAG) accept(ctx context.Context, roomID string, e *roomEntry, meta *roo
 		if err != nil {
 			return err
 		}
-		as := &authState{t: t, state: before}
-		if err := auth.Check(pdu, as); err != nil {
-			if as.err != nil {
-				return as.err
-			}
-			res = Result{Outcome: Rejected, Reason: err}
-			return nil
-		}
-
 		// 6. Authorised by the current state? If not, soft-fail.
-		cur, err := d.groups.load(tx, meta.Group)
-		if err != nil {
+		if res, err = d.judge(tx, t, pdu, before, meta.Group); err != nil || res.Outcome != Accepted {
 			return err
 		}
-		cs := &authState{t: t, state: cur}
-		if err := auth.Check(pdu, cs); err != nil {
-			if cs.err != nil {
-				return cs.err
-			}
-			res = Result{Outcome: SoftFailed, Reason: err}
-			return nil
-		}
-		res = Result{Outcome: Accepted}
 
 		// The new current state: the state after this event if it is the
 		// only extremity left, else the resolution of every extremity's
@@ -234,6 +215,31 @@ func (d *DAG) accept(ctx context.Context, roomID string, e *roomEntry, meta *roo
 		return Result{}, err
 	}
 	return res, nil
+}
+
+// judge runs the last two checks on receipt: pdu against the state before
+// it (failure rejects it) and against the room's current state, group
+// current (failure soft-fails it).
+func (d *DAG) judge(tx persist.Tx, t txEvents, pdu *event.PDU, before State, current uint64) (Result, error) {
+	bs := &authState{t: t, state: before}
+	if err := auth.Check(pdu, bs); err != nil {
+		if bs.err != nil {
+			return Result{}, bs.err
+		}
+		return Result{Outcome: Rejected, Reason: err}, nil
+	}
+	cur, err := d.groups.load(tx, current)
+	if err != nil {
+		return Result{}, err
+	}
+	cs := &authState{t: t, state: cur}
+	if err := auth.Check(pdu, cs); err != nil {
+		if cs.err != nil {
+			return Result{}, cs.err
+		}
+		return Result{Outcome: SoftFailed, Reason: err}, nil
+	}
+	return Result{Outcome: Accepted}, nil
 }
 
 func outcomeOf(s eventStatus) Outcome {
