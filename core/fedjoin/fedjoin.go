@@ -132,6 +132,24 @@ func (j *Joiner) JoinRemote(ctx context.Context, target string, servers []string
 	if s := serverOf(roomID); s != "" {
 		servers = append(servers, s)
 	}
+	if err := j.viaServers(servers, "join", roomID, func(dest string) error {
+		return j.joinVia(ctx, dest, roomID, userID, content)
+	}); err != nil {
+		return "", err
+	}
+	if inviter != "" {
+		if err := j.cfg.Invites.DropInvite(ctx, userID, roomID); err != nil {
+			return "", err
+		}
+	}
+	return roomID, nil
+}
+
+// viaServers tries a membership handshake through each server once, in
+// order, never through this one. It returns nil at the first success, at
+// once on a 403 (the room's rules refuse, whichever resident is asked),
+// else the last error, or 404 when there was no server to try.
+func (j *Joiner) viaServers(servers []string, what, roomID string, try func(dest string) error) error {
 	var lastErr error
 	tried := map[string]bool{j.cfg.ServerName: true}
 	for _, dest := range servers {
@@ -139,25 +157,20 @@ func (j *Joiner) JoinRemote(ctx context.Context, target string, servers []string
 			continue
 		}
 		tried[dest] = true
-		err := j.joinVia(ctx, dest, roomID, userID, content)
+		err := try(dest)
 		if err == nil {
-			if inviter != "" {
-				if err := j.cfg.Invites.DropInvite(ctx, userID, roomID); err != nil {
-					return "", err
-				}
-			}
-			return roomID, nil
+			return nil
 		}
 		lastErr = err
 		var me matrixerr.Error
 		if errors.As(err, &me) && me.Status == http.StatusForbidden {
-			return "", err
+			return err
 		}
 	}
 	if lastErr == nil {
-		return "", matrixerr.New(http.StatusNotFound, matrixerr.CodeNotFound, "no server to join %s through", roomID)
+		return matrixerr.New(http.StatusNotFound, matrixerr.CodeNotFound, "no server to %s %s through", what, roomID)
 	}
-	return "", lastErr
+	return lastErr
 }
 
 // remoteErr turns a remote's refusal into a client error.
@@ -312,31 +325,22 @@ func (j *Joiner) LeaveRemote(ctx context.Context, roomID, userID string, content
 	if s := serverOf(roomID); s != "" {
 		servers = append(servers, s)
 	}
-	var lastErr error
-	tried := map[string]bool{j.cfg.ServerName: true}
-	for _, dest := range servers {
-		if tried[dest] {
-			continue
-		}
-		tried[dest] = true
-		pdu, err := j.LeaveVia(ctx, dest, roomID, userID, content)
-		if err != nil {
-			lastErr = err
-			continue
-		}
-		if j.cfg.Invites == nil {
-			return nil
-		}
-		left, err := clientevent.Format(pdu, clientevent.Options{OmitRoomID: true, NowMS: j.cfg.Now().UnixMilli()})
-		if err != nil {
-			return err
-		}
-		return j.cfg.Invites.RejectInvite(ctx, userID, roomID, left)
+	var pdu *event.PDU
+	if err := j.viaServers(servers, "leave", roomID, func(dest string) error {
+		var err error
+		pdu, err = j.LeaveVia(ctx, dest, roomID, userID, content)
+		return err
+	}); err != nil {
+		return err
 	}
-	if lastErr == nil {
-		return matrixerr.New(http.StatusNotFound, matrixerr.CodeNotFound, "no server to leave %s through", roomID)
+	if j.cfg.Invites == nil {
+		return nil
 	}
-	return lastErr
+	left, err := clientevent.Format(pdu, clientevent.Options{OmitRoomID: true, NowMS: j.cfg.Now().UnixMilli()})
+	if err != nil {
+		return err
+	}
+	return j.cfg.Invites.RejectInvite(ctx, userID, roomID, left)
 }
 
 // LeaveVia makes userID leave (or reject an invite to) a room through
@@ -365,27 +369,10 @@ func (j *Joiner) KnockRemote(ctx context.Context, roomID string, via []string, u
 	if s := serverOf(roomID); s != "" {
 		servers = append(servers, s)
 	}
-	var lastErr error
-	tried := map[string]bool{j.cfg.ServerName: true}
-	for _, dest := range servers {
-		if tried[dest] {
-			continue
-		}
-		tried[dest] = true
+	return j.viaServers(servers, "knock on", roomID, func(dest string) error {
 		_, err := j.KnockVia(ctx, dest, roomID, userID, content)
-		if err == nil {
-			return nil
-		}
-		lastErr = err
-		var me matrixerr.Error
-		if errors.As(err, &me) && me.Status == http.StatusForbidden {
-			return err
-		}
-	}
-	if lastErr == nil {
-		return matrixerr.New(http.StatusNotFound, matrixerr.CodeNotFound, "no server to knock on %s through", roomID)
-	}
-	return lastErr
+		return err
+	})
 }
 
 // KnockVia knocks on a room through dest and returns the stripped state
