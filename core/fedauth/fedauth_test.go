@@ -4,11 +4,9 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"net/url"
 	"strings"
 	"sync"
 	"testing"
@@ -23,46 +21,13 @@ import (
 	"hearth/core/xmatrix"
 	"hearth/persist/memory"
 	"hearth/transport"
+	"hearth/transport/transporttest"
 )
-
-// routes is a fake transport to httptest servers on 127.0.0.1.
-type routes struct {
-	mu  sync.Mutex
-	srv map[string]*httptest.Server
-}
-
-func (rt *routes) add(t *testing.T, name string, h http.Handler) *httptest.Server {
-	srv := httptest.NewServer(h)
-	t.Cleanup(srv.Close)
-	rt.mu.Lock()
-	defer rt.mu.Unlock()
-	rt.srv[name] = srv
-	return srv
-}
-
-func (rt *routes) Choose(dest string) (transport.Transport, error) {
-	rt.mu.Lock()
-	defer rt.mu.Unlock()
-	if _, ok := rt.srv[dest]; !ok {
-		return nil, fmt.Errorf("no route to %s: %w", dest, transport.ErrUnreachable)
-	}
-	return rt, nil
-}
-
-func (rt *routes) RoundTrip(dest string, req *http.Request) (*http.Response, error) {
-	rt.mu.Lock()
-	srv := rt.srv[dest]
-	rt.mu.Unlock()
-	u, _ := url.Parse(srv.URL)
-	out := req.Clone(req.Context())
-	out.URL.Scheme, out.URL.Host = u.Scheme, u.Host
-	return srv.Client().Transport.RoundTrip(out)
-}
 
 // redirect is a Chooser that sends every destination to one server, so a
 // request addressed to another server still arrives at ours.
 type redirect struct {
-	rt *routes
+	rt *transporttest.Routes
 	to string
 }
 
@@ -94,10 +59,10 @@ type seen struct {
 
 // setup starts "origin.test" (publishing its keys) and "dest.test" (a
 // handler behind the middleware), and returns a client of origin.test.
-func setup(t *testing.T, acl fedauth.ACLFunc) (*routes, *fedclient.Client, *seen, *httptest.Server) {
-	rt := &routes{srv: map[string]*httptest.Server{}}
+func setup(t *testing.T, acl fedauth.ACLFunc) (*transporttest.Routes, *fedclient.Client, *seen, *httptest.Server) {
+	rt := &transporttest.Routes{}
 	originKey := key(t, "ed25519:o1", 1)
-	rt.add(t, "origin.test", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	rt.Serve(t, "origin.test", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		raw, _ := serverkey.Response("origin.test", originKey, now.Add(time.Hour).UnixMilli())
 		w.Write(raw)
 	}))
@@ -123,7 +88,7 @@ func setup(t *testing.T, acl fedauth.ACLFunc) (*routes, *fedclient.Client, *seen
 		w.Write([]byte(`{}`))
 	})
 	mw := fedauth.Middleware(fedauth.Config{ServerName: "dest.test", Keys: ring, ACL: acl, MaxBodySize: 1 << 10})
-	srv := rt.add(t, "dest.test", mw(handler))
+	srv := rt.Serve(t, "dest.test", mw(handler))
 	c, err := fedclient.New(fedclient.Config{ServerName: "origin.test", Key: originKey, Transports: rt, Now: clock})
 	if err != nil {
 		t.Fatal(err)

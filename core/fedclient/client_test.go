@@ -5,11 +5,9 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"io"
 	"mime/multipart"
 	"net/http"
-	"net/http/httptest"
 	"net/textproto"
 	"net/url"
 	"sync"
@@ -20,26 +18,8 @@ import (
 	"hearth/core/signing"
 	"hearth/core/xmatrix"
 	"hearth/transport"
+	"hearth/transport/transporttest"
 )
-
-// routes is a fake transport: it sends each destination's requests to an
-// httptest server on 127.0.0.1.
-type routes map[string]*httptest.Server
-
-func (rt routes) Choose(dest string) (transport.Transport, error) {
-	if _, ok := rt[dest]; !ok {
-		return nil, fmt.Errorf("no route to %s: %w", dest, transport.ErrUnreachable)
-	}
-	return rt, nil
-}
-
-func (rt routes) RoundTrip(dest string, req *http.Request) (*http.Response, error) {
-	srv := rt[dest]
-	u, _ := url.Parse(srv.URL)
-	out := req.Clone(req.Context())
-	out.URL.Scheme, out.URL.Host = u.Scheme, u.Host
-	return srv.Client().Transport.RoundTrip(out)
-}
 
 func testKey(t testing.TB, seed byte) signing.Key {
 	t.Helper()
@@ -56,13 +36,14 @@ type recorded struct {
 	body              []byte
 }
 
-// server starts a handler on 127.0.0.1 that records requests and answers
-// with answer.
-func server(t *testing.T, answer http.HandlerFunc) (*httptest.Server, *[]recorded) {
+// server starts a handler on 127.0.0.1 for the server name dest.test that
+// records requests and answers with answer, and returns the routes to it.
+func server(t *testing.T, answer http.HandlerFunc) (*transporttest.Routes, *[]recorded) {
 	t.Helper()
 	var mu sync.Mutex
 	var seen []recorded
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	rt := &transporttest.Routes{}
+	rt.Serve(t, "dest.test", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		body, _ := io.ReadAll(r.Body)
 		mu.Lock()
 		seen = append(seen, recorded{r.Method, r.RequestURI, r.Header.Get("Authorization"), body})
@@ -70,11 +51,10 @@ func server(t *testing.T, answer http.HandlerFunc) (*httptest.Server, *[]recorde
 		r.Body = io.NopCloser(bytes.NewReader(body))
 		answer(w, r)
 	}))
-	t.Cleanup(srv.Close)
-	return srv, &seen
+	return rt, &seen
 }
 
-func newClient(t *testing.T, rt routes) *fedclient.Client {
+func newClient(t *testing.T, rt transport.Chooser) *fedclient.Client {
 	t.Helper()
 	c, err := fedclient.New(fedclient.Config{
 		ServerName: "origin.test",
@@ -89,10 +69,10 @@ func newClient(t *testing.T, rt routes) *fedclient.Client {
 }
 
 func TestDoSignsRequest(t *testing.T) {
-	srv, seen := server(t, func(w http.ResponseWriter, r *http.Request) {
+	rt, seen := server(t, func(w http.ResponseWriter, r *http.Request) {
 		w.Write([]byte(`{"ok":true}`))
 	})
-	c := newClient(t, routes{"dest.test": srv})
+	c := newClient(t, rt)
 	var out struct{ OK bool }
 	path := "/_matrix/federation/v1/send/t%2F1?a=b"
 	if err := c.Do(context.Background(), "dest.test", "PUT", path, map[string]int{"x": 1}, &out); err != nil {
@@ -124,7 +104,7 @@ func TestDoSignsRequest(t *testing.T) {
 }
 
 func TestDoErrors(t *testing.T) {
-	srv, _ := server(t, func(w http.ResponseWriter, r *http.Request) {
+	rt, _ := server(t, func(w http.ResponseWriter, r *http.Request) {
 		switch r.URL.Path {
 		case "/forbidden":
 			w.WriteHeader(http.StatusForbidden)
@@ -140,7 +120,7 @@ func TestDoErrors(t *testing.T) {
 			w.Write([]byte(`not json`))
 		}
 	})
-	c := newClient(t, routes{"dest.test": srv})
+	c := newClient(t, rt)
 	ctx := context.Background()
 	tests := []struct {
 		path   string
@@ -191,7 +171,7 @@ func TestTypedEndpoints(t *testing.T) {
 		"/_matrix/federation/v1/get_missing_events/": `{"events":[{"m":1}]}`,
 		"/_matrix/federation/v1/user/keys/claim":     `{"one_time_keys":{"@u:dest.test":{"D":{"signed_curve25519:A":{"key":"k"}}}}}`,
 	}
-	srv, seen := server(t, func(w http.ResponseWriter, r *http.Request) {
+	rt, seen := server(t, func(w http.ResponseWriter, r *http.Request) {
 		for prefix, body := range answers {
 			if len(r.URL.Path) >= len(prefix) && r.URL.Path[:len(prefix)] == prefix {
 				w.Write([]byte(body))
@@ -201,7 +181,7 @@ func TestTypedEndpoints(t *testing.T) {
 		w.WriteHeader(404)
 		w.Write([]byte(`{"errcode":"M_UNRECOGNIZED","error":"?"}`))
 	})
-	c := newClient(t, routes{"dest.test": srv})
+	c := newClient(t, rt)
 	ctx := context.Background()
 	last := func() recorded { return (*seen)[len(*seen)-1] }
 
@@ -282,7 +262,7 @@ func TestTypedEndpoints(t *testing.T) {
 }
 
 func TestMediaDownload(t *testing.T) {
-	srv, seen := server(t, func(w http.ResponseWriter, r *http.Request) {
+	rt, seen := server(t, func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path == "/_matrix/federation/v1/media/download/missing" {
 			w.WriteHeader(404)
 			w.Write([]byte(`{"errcode":"M_NOT_FOUND","error":"gone"}`))
@@ -305,7 +285,7 @@ func TestMediaDownload(t *testing.T) {
 		}
 		mw.Close()
 	})
-	c := newClient(t, routes{"dest.test": srv})
+	c := newClient(t, rt)
 	ctx := context.Background()
 	m, err := c.MediaDownload(ctx, "dest.test", "abc", 2000)
 	if err != nil {

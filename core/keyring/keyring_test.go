@@ -5,11 +5,8 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"hearth/core/selfname"
 	"net/http"
-	"net/http/httptest"
-	"net/url"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -24,44 +21,8 @@ import (
 	"hearth/persist"
 	"hearth/persist/memory"
 	"hearth/transport"
+	"hearth/transport/transporttest"
 )
-
-// routes is a fake transport: each destination's requests go to an
-// httptest server on 127.0.0.1.
-type routes struct {
-	mu  sync.Mutex
-	srv map[string]*httptest.Server
-}
-
-func (rt *routes) add(t *testing.T, name string, h http.Handler) {
-	srv := httptest.NewServer(h)
-	t.Cleanup(srv.Close)
-	rt.mu.Lock()
-	defer rt.mu.Unlock()
-	if rt.srv == nil {
-		rt.srv = map[string]*httptest.Server{}
-	}
-	rt.srv[name] = srv
-}
-
-func (rt *routes) Choose(dest string) (transport.Transport, error) {
-	rt.mu.Lock()
-	defer rt.mu.Unlock()
-	if _, ok := rt.srv[dest]; !ok {
-		return nil, fmt.Errorf("no route to %s: %w", dest, transport.ErrUnreachable)
-	}
-	return rt, nil
-}
-
-func (rt *routes) RoundTrip(dest string, req *http.Request) (*http.Response, error) {
-	rt.mu.Lock()
-	srv := rt.srv[dest]
-	rt.mu.Unlock()
-	u, _ := url.Parse(srv.URL)
-	out := req.Clone(req.Context())
-	out.URL.Scheme, out.URL.Host = u.Scheme, u.Host
-	return srv.Client().Transport.RoundTrip(out)
-}
 
 // clock is a settable test clock.
 type clock struct {
@@ -136,18 +97,18 @@ func (ks *keyServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 type env struct {
 	t     *testing.T
 	clk   *clock
-	rt    *routes
+	rt    *transporttest.Routes
 	store persist.Store
 }
 
 func newEnv(t *testing.T) *env {
-	return &env{t: t, clk: &clock{now: time.UnixMilli(1_700_000_000_000)}, rt: &routes{}, store: memory.New()}
+	return &env{t: t, clk: &clock{now: time.UnixMilli(1_700_000_000_000)}, rt: &transporttest.Routes{}, store: memory.New()}
 }
 
 func (e *env) remote(name string, seed byte) *keyServer {
 	k := key(e.t, "ed25519:r1", seed)
 	ks := &keyServer{name: name, clk: e.clk, key: k, signer: k, validMS: time.Hour.Milliseconds()}
-	e.rt.add(e.t, name, ks)
+	e.rt.Serve(e.t, name, ks)
 	return ks
 }
 

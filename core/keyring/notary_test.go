@@ -127,7 +127,7 @@ func TestFetchThroughNotary(t *testing.T) {
 		}
 		w.Write(raw)
 	})
-	e.rt.add(t, "notary.test", mux)
+	e.rt.Serve(t, "notary.test", mux)
 
 	e.store = memory.New() // the client has a store of its own
 	r := e.ring("local.test", 1, "notary.test")
@@ -154,7 +154,7 @@ func TestNotaryWithoutSignatureFallsBack(t *testing.T) {
 		raw, _ := serverkey.Response("liar.test", liar, e.clk.Now().UnixMilli()+3600_000)
 		w.Write(raw)
 	})
-	e.rt.add(t, "liar.test", mux)
+	e.rt.Serve(t, "liar.test", mux)
 	r := e.ring("local.test", 1, "liar.test")
 	pub, err := r.VerifyKey("remote.test", "ed25519:r1", 0)
 	if err != nil || !pub.Equal(ks.key.Public()) {
