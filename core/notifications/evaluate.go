@@ -2,6 +2,7 @@ package notifications
 
 import (
 	"context"
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -148,43 +149,44 @@ func (s *Service) processBatch(ctx context.Context, batch []queued) (int, error)
 
 // write records outcomes in one transaction: the notifications, the read
 // markers moved by local senders, and each touched user's list pruned to
-// MaxStored.
+// about MaxStored. Everything that does not depend on the store, the list
+// chunks above all, is prepared before the transaction, which on badger
+// runs in the loop that serialises every commit.
 func (s *Service) write(ctx context.Context, outs []outcome) error {
-	ts := s.cfg.Now().UnixMilli()
-	var lists map[string]listState
-	err := s.cfg.Store.Update(ctx, func(tx persist.Tx) error {
-		lists = make(map[string]listState)
+	chunks, users, err := s.listChunks(outs)
+	if err != nil {
+		return err
+	}
+	lists := make(map[string]listState, len(users))
+	err = s.cfg.Store.Update(ctx, func(tx persist.Tx) error {
+		t := newTxState(tx)
 		for _, o := range outs {
-			roomID, id := o.a.Event.RoomID(), o.a.Event.ID()
+			roomID := o.a.Event.RoomID()
 			for _, h := range o.hits {
-				if err := record(tx, h, roomID, id, o.thread, o.a.Pos, ts); err != nil {
+				if err := t.notify(h.userID, roomID, o.thread, o.a.Pos, h.highlight); err != nil {
 					return err
 				}
-				st, ok := lists[h.userID]
-				if !ok {
-					var err error
-					if st, err = s.lists.load(tx, h.userID); err != nil {
-						return err
-					}
-				}
-				st.add(o.a.Pos)
-				lists[h.userID] = st
 			}
 			if o.senderLocal {
 				// Sending an event moves the sender's read marker to
 				// it, as the spec's "Marking notifications as read"
 				// says.
-				if err := markRead(tx, o.a.Event.Sender(), roomID, o.thread, o.a.Pos); err != nil {
+				if err := t.markRead(o.a.Event.Sender(), roomID, o.thread, o.a.Pos); err != nil {
 					return err
 				}
 			}
 		}
-		for u, st := range lists {
-			st, err := pruneList(tx, u, st, uint64(s.cfg.MaxStored))
+		if err := t.flush(); err != nil {
+			return err
+		}
+		for _, u := range users {
+			st, err := s.lists.load(tx, u)
 			if err != nil {
 				return err
 			}
-			lists[u] = st
+			if lists[u], err = appendList(tx, u, st, chunks[u], uint64(s.cfg.MaxStored)); err != nil {
+				return err
+			}
 		}
 		return nil
 	})
@@ -197,44 +199,72 @@ func (s *Service) write(ctx context.Context, outs []outcome) error {
 	return nil
 }
 
-// storedNotification is one entry of a user's notification list.
-type storedNotification struct {
-	RoomID    string          `json:"r"`
-	EventID   string          `json:"e"`
-	Actions   json.RawMessage `json:"a"`
-	TS        int64           `json:"ts"`
-	Highlight bool            `json:"h,omitempty"`
+// listChunks encodes, per notified user, the list chunk of the outcomes'
+// notifications; users are in the order first notified.
+func (s *Service) listChunks(outs []outcome) (map[string]listChunk, []string, error) {
+	ts := s.cfg.Now().UnixMilli()
+	entries := make(map[string][]listEntry)
+	var users []string
+	var actions actionsCache
+	for _, o := range outs {
+		roomID, id := o.a.Event.RoomID(), o.a.Event.ID()
+		for _, h := range o.hits {
+			a, err := actions.json(h.actions)
+			if err != nil {
+				return nil, nil, err
+			}
+			if _, ok := entries[h.userID]; !ok {
+				users = append(users, h.userID)
+			}
+			entries[h.userID] = append(entries[h.userID], listEntry{pos: o.a.Pos, roomID: roomID, eventID: id,
+				actions: a, ts: ts, highlight: h.highlight, thread: o.thread})
+		}
+	}
+	chunks := make(map[string]listChunk, len(users))
+	for _, u := range users {
+		es := entries[u]
+		lo, hi := posRange(es, func(e listEntry) uint64 { return e.pos })
+		chunks[u] = listChunk{minPos: lo, maxPos: hi, n: uint64(len(es)), value: encodeListChunk(es)}
+	}
+	return chunks, users, nil
 }
 
-// record stores one notification: in the user's list and, unless the user
-// has already read past it, among the room's unread ones. The caller
-// counts the list entry and prunes the list.
-func record(tx persist.Tx, h hit, roomID, eventID, thread string, pos uint64, ts int64) error {
-	read, err := readUpTo(tx, h.userID, roomID, thread)
-	if err != nil {
-		return err
-	}
-	if pos > read {
-		if err := tx.Set(unreadKey(h.userID, roomID, pos), encodeUnread(thread, h.highlight)); err != nil {
-			return err
+// actionsCache marshals each distinct list of actions once.
+type actionsCache struct {
+	byKey map[string]string
+	key   []byte
+}
+
+// json returns the actions as JSON.
+func (c *actionsCache) json(actions []pushrules.Action) (string, error) {
+	c.key = c.key[:0]
+	for _, a := range actions {
+		if a.Name == "" {
+			// An action kept verbatim, whose JSON the key cannot
+			// see: not cached.
+			b, err := json.Marshal(actions)
+			return string(b), err
 		}
-		hl := int64(0)
-		if h.highlight {
-			hl = 1
-		}
-		if err := addCounts(tx, h.userID, roomID, 1, hl); err != nil {
-			return err
-		}
+		c.key = binary.AppendUvarint(c.key, uint64(len(a.Name)))
+		c.key = append(c.key, a.Name...)
+		c.key = binary.AppendUvarint(c.key, uint64(len(a.Tweak)))
+		c.key = append(c.key, a.Tweak...)
+		c.key = appendBool(c.key, a.Value != nil)
+		c.key = binary.AppendUvarint(c.key, uint64(len(a.Value)))
+		c.key = append(c.key, a.Value...)
 	}
-	actions, err := json.Marshal(h.actions)
+	if j, ok := c.byKey[string(c.key)]; ok {
+		return j, nil
+	}
+	b, err := json.Marshal(actions)
 	if err != nil {
-		return err
+		return "", err
 	}
-	entry, err := json.Marshal(storedNotification{RoomID: roomID, EventID: eventID, Actions: actions, TS: ts, Highlight: h.highlight})
-	if err != nil {
-		return err
+	if c.byKey == nil {
+		c.byKey = make(map[string]string)
 	}
-	return tx.Set(listKey(h.userID, pos), entry)
+	c.byKey[string(c.key)] = string(b)
+	return string(b), nil
 }
 
 // getOptional is tx.Get with nil for a missing key.

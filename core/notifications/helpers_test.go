@@ -44,8 +44,14 @@ type env struct {
 
 func newEnv(t testing.TB) *env {
 	t.Helper()
+	return newEnvOn(t, memory.New())
+}
+
+// newEnvOn is newEnv over a given store.
+func newEnvOn(t testing.TB, store persist.Store) *env {
+	t.Helper()
 	ctx := context.Background()
-	e := &env{t: t, store: memory.New(), now: apitest.Epoch}
+	e := &env{t: t, store: store, now: apitest.Epoch}
 	var err error
 	now := func() time.Time { return e.now }
 	e.dag, err = room.New(ctx, room.Config{

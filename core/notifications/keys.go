@@ -9,13 +9,21 @@ import (
 // The key layout over the persist store. Every key starts with
 // "notifications/" so that other core packages can share the store.
 //
-//	notifications/unread/<user> 0x00 <room> 0x00 <pos:8 BE>    -> unreadEntry: a notification not yet read
-//	notifications/count/<user> 0x00 <room>                     -> <notifications:8 BE> <highlights:8 BE>, the unread entries counted
-//	notifications/read/<user> 0x00 <room> 0x00 <thread>        -> <pos:8 BE>, how far the user has read ("" thread: unthreaded)
-//	notifications/list/<user> 0x00 <pos:8 BE>                  -> storedNotification (JSON), for GET /notifications
-//	notifications/listn/<user>                                 -> <count:8 BE> of the user's list entries
-//	notifications/pusher/<user> 0x00 <app ID> 0x00 <pushkey>   -> Pusher (JSON)
-//	notifications/pushkey/<app ID> 0x00 <pushkey> 0x00 <user>  -> empty: which users have a pusher for a pushkey
+//	notifications/unread/<user> 0x00 <room> 0x00 <maxpos:8 BE>     -> unread chunk: notifications not yet read (chunk.go)
+//	notifications/count/<user> 0x00 <room>                         -> <notifications:8 BE> <highlights:8 BE>, the unread entries counted
+//	notifications/read/<user> 0x00 <room> 0x00 <thread>            -> <pos:8 BE>, how far the user has read ("" thread: unthreaded)
+//	notifications/list/<user> 0x00 <minpos:8 BE> <maxpos:8 BE>     -> list chunk: one batch's entries for GET /notifications (chunk.go)
+//	notifications/listn/<user>                                     -> listHead: the list's length and oldest chunk
+//	notifications/pusher/<user> 0x00 <app ID> 0x00 <pushkey>       -> Pusher (JSON)
+//	notifications/pushkey/<app ID> 0x00 <pushkey> 0x00 <user>      -> empty: which users have a pusher for a pushkey
+//
+// Each transaction of the evaluator writes, per (user, room) it touches,
+// at most one new unread chunk, keyed by the largest position in it, and
+// per user one list chunk, keyed by its smallest and largest positions.
+// Unread chunks hold only entries still unread: an entry is read once its
+// position is at most max(read marker "", read marker of its thread), and
+// moving a marker drops the entries it reads from the chunks, rewriting a
+// chunk that keeps some under its new largest position.
 //
 // Positions are the room stream's positions of the events that notified.
 // The push rules themselves are account data (m.push_rules, in
@@ -50,8 +58,16 @@ func readKey(userID, roomID, thread string) []byte {
 
 func listPrefix(userID string) []byte { return []byte(prefixList + userID + "\x00") }
 
-func listKey(userID string, pos uint64) []byte {
-	return binary.BigEndian.AppendUint64(listPrefix(userID), pos)
+func listKey(userID string, minPos, maxPos uint64) []byte {
+	return binary.BigEndian.AppendUint64(binary.BigEndian.AppendUint64(listPrefix(userID), minPos), maxPos)
+}
+
+// listKeyRange reads the positions that end a list chunk's key.
+func listKeyRange(key []byte) (minPos, maxPos uint64, err error) {
+	if len(key) < 16 {
+		return 0, 0, fmt.Errorf("%w: key %q", errCorrupt, key)
+	}
+	return binary.BigEndian.Uint64(key[len(key)-16:]), binary.BigEndian.Uint64(key[len(key)-8:]), nil
 }
 
 func listCountKey(userID string) []byte { return []byte(prefixListN + userID) }

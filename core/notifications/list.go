@@ -1,10 +1,13 @@
 package notifications
 
 import (
+	"cmp"
 	"context"
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 
 	"hearth/core/auth"
 	"hearth/core/event"
@@ -39,55 +42,27 @@ func (s *Service) List(ctx context.Context, userID string, from uint64, limit in
 	if err := s.waitAll(ctx); err != nil {
 		return nil, false, err
 	}
-	type found struct {
-		n      storedNotification
-		pos    uint64
-		unread bool
-	}
-	var page []found
+	var page []listEntry
+	var read []bool
 	err = s.cfg.Store.View(ctx, func(tx persist.Tx) error {
-		opts := persist.IterOptions{Prefix: listPrefix(userID), Reverse: true}
-		if from > 0 {
-			opts.End = listKey(userID, from)
+		if page, more, err = listPage(tx, userID, from, limit, onlyHighlight); err != nil {
+			return err
 		}
-		it := tx.Iterate(opts)
-		defer it.Close()
-		for it.Next() {
-			var n storedNotification
-			if err := json.Unmarshal(it.Value(), &n); err != nil {
-				return fmt.Errorf("%w: notification: %v", errCorrupt, err)
-			}
-			if onlyHighlight && !n.Highlight {
-				continue
-			}
-			if len(page) == limit {
-				more = true
-				return nil
-			}
-			pos, err := posSuffix(it.Key())
-			if err != nil {
-				return err
-			}
-			u, err := getOptional(tx, unreadKey(userID, n.RoomID, pos))
-			if err != nil {
-				return err
-			}
-			page = append(page, found{n: n, pos: pos, unread: u != nil})
-		}
-		return it.Err()
+		read, err = readFlags(tx, userID, page)
+		return err
 	})
 	if err != nil {
 		return nil, false, fmt.Errorf("notifications: list: %w", err)
 	}
-	for _, f := range page {
-		info, err := s.cfg.Rooms.Info(ctx, f.n.EventID)
+	for i, l := range page {
+		info, err := s.cfg.Rooms.Info(ctx, l.eventID)
 		if errors.Is(err, room.ErrUnknownEvent) {
 			continue
 		}
 		if err != nil {
 			return nil, false, fmt.Errorf("notifications: list: %w", err)
 		}
-		n := Notification{RoomID: f.n.RoomID, Event: info.Event, Actions: f.n.Actions, TS: f.n.TS, Read: !f.unread, Pos: f.pos}
+		n := Notification{RoomID: l.roomID, Event: info.Event, Actions: json.RawMessage(l.actions), TS: l.ts, Read: read[i], Pos: l.pos}
 		if info.RedactedBy != "" {
 			if n.RedactedBy, err = s.applyingRedaction(ctx, info.Event, info.RedactedBy); err != nil {
 				return nil, false, fmt.Errorf("notifications: list: %w", err)
@@ -96,6 +71,80 @@ func (s *Service) List(ctx context.Context, userID string, from uint64, limit in
 		out = append(out, n)
 	}
 	return out, more, nil
+}
+
+// listPage reads up to limit of the user's list entries below from (any,
+// when from is 0), newest first, and whether more remain. The chunks are
+// ordered by their smallest position, and positions, committed out of
+// order across rooms, make them overlap: it reads them newest first until
+// it holds limit+1 entries and no chunk further on can hold one newer than
+// the oldest of those. Every chunk further on starts at or before the next
+// one, so it ends at most the list's span after that.
+func listPage(tx persist.Tx, userID string, from uint64, limit int, onlyHighlight bool) (page []listEntry, more bool, err error) {
+	st, err := readListState(tx, userID)
+	if err != nil {
+		return nil, false, err
+	}
+	opts := persist.IterOptions{Prefix: listPrefix(userID), Reverse: true}
+	if from > 0 {
+		// Chunks that start at from or later hold nothing below it.
+		opts.End = binary.BigEndian.AppendUint64(listPrefix(userID), from)
+	}
+	limit = max(limit, 0)
+	newestFirst := func(a, b listEntry) int { return cmp.Compare(b.pos, a.pos) }
+	it := tx.Iterate(opts)
+	defer it.Close()
+	for it.Next() {
+		lo, _, err := listKeyRange(it.Key())
+		if err != nil {
+			return nil, false, err
+		}
+		if len(page) > limit {
+			slices.SortFunc(page, newestFirst)
+			page = page[:limit+1]
+			if lo+st.span < page[limit].pos {
+				break
+			}
+		}
+		entries, err := decodeListChunk(it.Value())
+		if err != nil {
+			return nil, false, fmt.Errorf("list chunk %q: %w", it.Key(), err)
+		}
+		for _, l := range entries {
+			if (from == 0 || l.pos < from) && (!onlyHighlight || l.highlight) {
+				page = append(page, l)
+			}
+		}
+	}
+	if err := it.Err(); err != nil {
+		return nil, false, err
+	}
+	slices.SortFunc(page, newestFirst)
+	if len(page) > limit {
+		page, more = page[:limit], true
+	}
+	return page, more, nil
+}
+
+// readFlags reports, for each entry, whether the user has read past it:
+// whether its position is at most the further of their unthreaded
+// marker and their marker for its thread.
+func readFlags(tx persist.Tx, userID string, page []listEntry) ([]bool, error) {
+	t := newTxState(tx)
+	read := make([]bool, len(page))
+	for i, l := range page {
+		st := t.state(userID, l.roomID)
+		upTo, err := t.marker(st, "")
+		if err != nil {
+			return nil, err
+		}
+		p, err := t.marker(st, l.thread)
+		if err != nil {
+			return nil, err
+		}
+		read[i] = l.pos <= max(upTo, p)
+	}
+	return read, nil
 }
 
 // applyingRedaction returns the redaction redactionID if it applies to ev:

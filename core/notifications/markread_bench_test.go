@@ -11,9 +11,9 @@ import (
 )
 
 // BenchmarkMarkReadBadger is one user in a busy room on badger: another
-// member's message adds an unread entry, then the user's own message moves
+// member's message adds an unread chunk, then the user's own message moves
 // their read marker past it (markRead), each in its own transaction as the
-// evaluator does. The deleted entries stay in badger's memtable as
+// evaluator does. The deleted chunks stay in badger's memtable as
 // tombstones, so a walk from the start of the user's unread range gets
 // slower with every message; starting it at the old marker keeps it flat.
 func BenchmarkMarkReadBadger(b *testing.B) {
@@ -28,16 +28,21 @@ func BenchmarkMarkReadBadger(b *testing.B) {
 	step := func() {
 		pos++
 		if err := store.Update(ctx, func(tx persist.Tx) error {
-			if err := tx.Set(unreadKey(user, roomID, pos), encodeUnread("", false)); err != nil {
+			t := newTxState(tx)
+			if err := t.notify(user, roomID, MainThread, pos, false); err != nil {
 				return err
 			}
-			return addCounts(tx, user, roomID, 1, 0)
+			return t.flush()
 		}); err != nil {
 			b.Fatal(err)
 		}
 		pos++
 		if err := store.Update(ctx, func(tx persist.Tx) error {
-			return markRead(tx, user, roomID, "", pos)
+			t := newTxState(tx)
+			if err := t.markRead(user, roomID, "", pos); err != nil {
+				return err
+			}
+			return t.flush()
 		}); err != nil {
 			b.Fatal(err)
 		}
@@ -71,11 +76,19 @@ func TestMarkReadStartsAtOldMarker(t *testing.T) {
 	}
 	add := func(pos uint64, thread string) {
 		update(func(tx persist.Tx) error {
-			if err := tx.Set(unreadKey(user, roomID, pos), encodeUnread(thread, false)); err != nil {
+			t := newTxState(tx)
+			if err := t.notify(user, roomID, thread, pos, false); err != nil {
 				return err
 			}
-			return addCounts(tx, user, roomID, 1, 0)
+			return t.flush()
 		})
+	}
+	markRead := func(tx persist.Tx, user, roomID, thread string, pos uint64) error {
+		t := newTxState(tx)
+		if err := t.markRead(user, roomID, thread, pos); err != nil {
+			return err
+		}
+		return t.flush()
 	}
 	want := func(n int64) {
 		t.Helper()
@@ -92,7 +105,7 @@ func TestMarkReadStartsAtOldMarker(t *testing.T) {
 	}
 	add(3, "$a")
 	add(4, "$b")
-	add(5, "")
+	add(5, MainThread)
 	update(func(tx persist.Tx) error { return markRead(tx, user, roomID, "$b", 6) })
 	want(2) // $a at 3 and the main timeline's 5 remain
 	update(func(tx persist.Tx) error { return markRead(tx, user, roomID, "", 4) })

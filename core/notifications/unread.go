@@ -1,46 +1,255 @@
 package notifications
 
 import (
+	"bytes"
 	"context"
 	"encoding/binary"
 	"fmt"
+	"slices"
 
 	"hearth/persist"
 )
 
-// encodeUnread is the value of an unread entry: a highlight flag and the
-// event's thread.
-func encodeUnread(thread string, highlight bool) []byte {
-	b := []byte{0}
-	if highlight {
-		b[0] = 1
-	}
-	return append(b, thread...)
+// readState is one (user, room)'s unread state within one transaction:
+// read from the store at most once, changed in memory in event order, and
+// written back once by txState.flush.
+type readState struct {
+	user, room string
+	// markers are the read markers loaded so far, by thread.
+	markers map[string]uint64
+	// moved are the threads whose markers this transaction moved; minOld
+	// is the smallest of their markers before it.
+	moved  map[string]bool
+	minOld uint64
+	// n and h are the unread counts once countsLoaded; countsChanged
+	// when they need writing.
+	countsLoaded, countsChanged bool
+	n, h                        int64
+	// added are the entries this transaction adds that are still unread.
+	added []unreadEntry
 }
 
-func decodeUnread(raw []byte) (thread string, highlight bool, err error) {
-	if len(raw) < 1 {
-		return "", false, fmt.Errorf("%w: empty unread entry", errCorrupt)
-	}
-	return string(raw[1:]), raw[0] == 1, nil
+// isRead reports whether an entry unread before the transaction is read
+// by the markers it moved: markers it did not move cannot read it.
+func (st *readState) isRead(e unreadEntry) bool {
+	return st.moved[""] && e.pos <= st.markers[""] || st.moved[e.thread] && e.pos <= st.markers[e.thread]
 }
 
-// readUpTo returns the position up to which the user has read the thread:
-// the further of their unthreaded and threaded markers.
-func readUpTo(tx persist.Tx, userID, roomID, thread string) (uint64, error) {
-	var most uint64
-	for _, t := range []string{"", thread} {
-		raw, err := getOptional(tx, readKey(userID, roomID, t))
-		if err != nil {
-			return 0, err
-		}
-		p, err := uint64Value(raw)
-		if err != nil {
-			return 0, err
-		}
-		most = max(most, p)
+// txState is the unread state a transaction changes, by (user, room).
+// The evaluator applies a whole batch of events to one, and MarkRead a
+// single receipt, so that the logic exists once.
+type txState struct {
+	tx    persist.Tx
+	rooms map[userRoom]*readState
+	order []*readState // in the order first touched, so writes are deterministic
+}
+
+type userRoom struct{ user, room string }
+
+func newTxState(tx persist.Tx) *txState {
+	return &txState{tx: tx, rooms: make(map[userRoom]*readState)}
+}
+
+func (t *txState) state(userID, roomID string) *readState {
+	k := userRoom{userID, roomID}
+	st := t.rooms[k]
+	if st == nil {
+		st = &readState{user: userID, room: roomID, markers: make(map[string]uint64, 2)}
+		t.rooms[k] = st
+		t.order = append(t.order, st)
 	}
-	return most, nil
+	return st
+}
+
+// marker returns the user's read marker for a thread, loading it once.
+func (t *txState) marker(st *readState, thread string) (uint64, error) {
+	if p, ok := st.markers[thread]; ok {
+		return p, nil
+	}
+	raw, err := getOptional(t.tx, readKey(st.user, st.room, thread))
+	if err != nil {
+		return 0, err
+	}
+	p, err := uint64Value(raw)
+	if err != nil {
+		return 0, err
+	}
+	st.markers[thread] = p
+	return p, nil
+}
+
+// addCounts adds to the user's counts in the room, loading them once.
+func (t *txState) addCounts(st *readState, dn, dh int64) error {
+	if !st.countsLoaded {
+		n, h, err := counts(t.tx, st.user, st.room)
+		if err != nil {
+			return err
+		}
+		st.n, st.h, st.countsLoaded = n, h, true
+	}
+	st.n, st.h = max(st.n+dn, 0), max(st.h+dh, 0)
+	st.countsChanged = true
+	return nil
+}
+
+func highlights(e unreadEntry) int64 {
+	if e.highlight {
+		return 1
+	}
+	return 0
+}
+
+// notify records a notification for the user at pos in the room's
+// thread, as unread unless the user has read past it.
+func (t *txState) notify(userID, roomID, thread string, pos uint64, highlight bool) error {
+	st := t.state(userID, roomID)
+	read, err := t.marker(st, "")
+	if err != nil {
+		return err
+	}
+	if thread != "" {
+		p, err := t.marker(st, thread)
+		if err != nil {
+			return err
+		}
+		read = max(read, p)
+	}
+	if pos <= read {
+		return nil
+	}
+	e := unreadEntry{pos: pos, thread: thread, highlight: highlight}
+	st.added = append(st.added, e)
+	return t.addCounts(st, 1, highlights(e))
+}
+
+// markRead moves the user's read marker for a thread ("" for an
+// unthreaded receipt, which covers every thread) to pos, if that is
+// further. The entries it reads are dropped at once from those added in
+// this transaction, and by flush from the stored ones.
+func (t *txState) markRead(userID, roomID, thread string, pos uint64) error {
+	st := t.state(userID, roomID)
+	old, err := t.marker(st, thread)
+	if err != nil {
+		return err
+	}
+	if pos <= old {
+		return nil
+	}
+	if st.moved == nil {
+		st.moved, st.minOld = make(map[string]bool, 1), old
+	}
+	st.moved[thread] = true
+	st.minOld = min(st.minOld, old)
+	st.markers[thread] = pos
+	var dn, dh int64
+	st.added = slices.DeleteFunc(st.added, func(e unreadEntry) bool {
+		if (thread == "" || e.thread == thread) && e.pos <= pos {
+			dn, dh = dn-1, dh-highlights(e)
+			return true
+		}
+		return false
+	})
+	if dn == 0 {
+		return nil
+	}
+	return t.addCounts(st, dn, dh)
+}
+
+// flush writes every changed (user, room): the entries the moved markers
+// read dropped from the stored chunks, the moved markers, one chunk of the
+// entries added and still unread, and the counts.
+func (t *txState) flush() error {
+	for _, st := range t.order {
+		if len(st.moved) > 0 {
+			if err := t.dropRead(st); err != nil {
+				return err
+			}
+			for thread := range st.moved {
+				if err := t.tx.Set(readKey(st.user, st.room, thread), binary.BigEndian.AppendUint64(nil, st.markers[thread])); err != nil {
+					return err
+				}
+			}
+		}
+		if len(st.added) > 0 {
+			sortUnread(st.added)
+			key := unreadKey(st.user, st.room, st.added[len(st.added)-1].pos)
+			if err := t.tx.Set(key, encodeUnreadChunk(st.added)); err != nil {
+				return err
+			}
+		}
+		if st.countsChanged {
+			if err := putCounts(t.tx, st.user, st.room, st.n, st.h); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// chunkRewrite is a change to one stored unread chunk: deleted, or
+// rewritten under a key of its new largest position.
+type chunkRewrite struct {
+	old, new []byte
+	keep     []unreadEntry
+}
+
+// dropRead drops the stored entries that the markers moved in this
+// transaction read, and takes them off the counts. Every entry they read
+// lies above the smallest old marker among them (entries up to a marker
+// were dropped when it passed them, and none is stored behind one), so is
+// every key of a chunk holding one, being the chunk's largest position:
+// the walk starts there, and never passes the deletion markers that a
+// log-structured store (badger) keeps for the chunks dropped before until
+// it compacts.
+func (t *txState) dropRead(st *readState) error {
+	it := t.tx.Iterate(persist.IterOptions{Prefix: unreadPrefix(st.user, st.room),
+		Start: unreadKey(st.user, st.room, st.minOld+1)})
+	defer it.Close()
+	var changes []chunkRewrite
+	var dn, dh int64
+	for it.Next() {
+		entries, err := decodeUnreadChunk(it.Value())
+		if err != nil {
+			return fmt.Errorf("unread chunk %q: %w", it.Key(), err)
+		}
+		stored := len(entries)
+		keep := slices.DeleteFunc(entries, func(e unreadEntry) bool {
+			if st.isRead(e) {
+				dn, dh = dn-1, dh-highlights(e)
+				return true
+			}
+			return false
+		})
+		if len(keep) == stored {
+			continue
+		}
+		c := chunkRewrite{old: it.Key(), keep: keep}
+		if len(keep) > 0 {
+			_, hi := posRange(keep, func(e unreadEntry) uint64 { return e.pos })
+			c.new = unreadKey(st.user, st.room, hi)
+		}
+		changes = append(changes, c)
+	}
+	if err := it.Err(); err != nil {
+		return err
+	}
+	it.Close()
+	for _, c := range changes {
+		if c.new == nil || !bytes.Equal(c.new, c.old) {
+			if err := t.tx.Delete(c.old); err != nil {
+				return err
+			}
+		}
+		if c.new != nil {
+			if err := t.tx.Set(c.new, encodeUnreadChunk(c.keep)); err != nil {
+				return err
+			}
+		}
+	}
+	if dn == 0 {
+		return nil
+	}
+	return t.addCounts(st, dn, dh)
 }
 
 // counts reads the user's unread counts in a room.
@@ -57,72 +266,14 @@ func counts(tx persist.Tx, userID, roomID string) (n, h int64, err error) {
 	return int64(binary.BigEndian.Uint64(raw)), int64(binary.BigEndian.Uint64(raw[8:])), nil
 }
 
-// addCounts adds dn notifications and dh highlights to the user's counts
-// in a room, deleting the record when both reach zero.
-func addCounts(tx persist.Tx, userID, roomID string, dn, dh int64) error {
-	n, h, err := counts(tx, userID, roomID)
-	if err != nil {
-		return err
-	}
-	n, h = max(n+dn, 0), max(h+dh, 0)
+// putCounts stores the user's counts in a room, deleting the record when
+// both are zero.
+func putCounts(tx persist.Tx, userID, roomID string, n, h int64) error {
 	if n == 0 && h == 0 {
 		return tx.Delete(countKey(userID, roomID))
 	}
 	v := binary.BigEndian.AppendUint64(nil, uint64(n))
 	return tx.Set(countKey(userID, roomID), binary.BigEndian.AppendUint64(v, uint64(h)))
-}
-
-// markRead moves the user's read marker for a thread ("" for an
-// unthreaded receipt, which covers every thread) to pos, if that is
-// further, and drops the unread entries it covers.
-func markRead(tx persist.Tx, userID, roomID, thread string, pos uint64) error {
-	key := readKey(userID, roomID, thread)
-	raw, err := getOptional(tx, key)
-	if err != nil {
-		return err
-	}
-	old, err := uint64Value(raw)
-	if err != nil {
-		return err
-	}
-	if pos <= old {
-		return nil
-	}
-	if err := tx.Set(key, binary.BigEndian.AppendUint64(nil, pos)); err != nil {
-		return err
-	}
-	// Entries up to the old marker are gone already: markRead dropped them
-	// when the marker passed them and record never adds one behind it. So
-	// the walk starts after it; from the prefix's start it would pass every
-	// entry deleted before, which a log-structured store (badger) keeps as
-	// tombstones until compaction: that walk was the evaluator's largest cost.
-	it := tx.Iterate(persist.IterOptions{Prefix: unreadPrefix(userID, roomID),
-		Start: unreadKey(userID, roomID, old+1), End: unreadKey(userID, roomID, pos+1)})
-	defer it.Close()
-	var dn, dh int64
-	for it.Next() {
-		t, hl, err := decodeUnread(it.Value())
-		if err != nil {
-			return err
-		}
-		if thread != "" && t != thread {
-			continue
-		}
-		if err := tx.Delete(it.Key()); err != nil {
-			return err
-		}
-		dn--
-		if hl {
-			dh--
-		}
-	}
-	if err := it.Err(); err != nil {
-		return err
-	}
-	if dn == 0 {
-		return nil
-	}
-	return addCounts(tx, userID, roomID, dn, dh)
 }
 
 // MarkRead records that the user has read the room up to the event at
@@ -134,7 +285,11 @@ func markRead(tx persist.Tx, userID, roomID, thread string, pos uint64) error {
 // code calls it before storing an m.read or m.read.private receipt.
 func (s *Service) MarkRead(ctx context.Context, userID, roomID, thread string, pos uint64) error {
 	err := s.cfg.Store.Update(ctx, func(tx persist.Tx) error {
-		return markRead(tx, userID, roomID, thread, pos)
+		t := newTxState(tx)
+		if err := t.markRead(userID, roomID, thread, pos); err != nil {
+			return err
+		}
+		return t.flush()
 	})
 	if err != nil {
 		return fmt.Errorf("notifications: mark read: %w", err)
