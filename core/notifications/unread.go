@@ -15,11 +15,12 @@ import (
 // written back once by txState.flush.
 type readState struct {
 	user, room string
-	// markers are the read markers loaded so far, by thread.
-	markers map[string]uint64
-	// moved are the threads whose markers this transaction moved; minOld
-	// is the smallest of their markers before it.
-	moved  map[string]bool
+	// markers are the read markers loaded so far: a few at most, the
+	// unthreaded one and those of the threads seen.
+	markers []readMarker
+	// moved is set when this transaction moved a marker; minOld is the
+	// smallest of the moved markers before it.
+	moved  bool
 	minOld uint64
 	// n and h are the unread counts once countsLoaded; countsChanged
 	// when they need writing.
@@ -29,10 +30,31 @@ type readState struct {
 	added []unreadEntry
 }
 
+// readMarker is one read marker of a readState.
+type readMarker struct {
+	thread string
+	pos    uint64
+	moved  bool // by this transaction
+}
+
+func (st *readState) find(thread string) *readMarker {
+	for i := range st.markers {
+		if st.markers[i].thread == thread {
+			return &st.markers[i]
+		}
+	}
+	return nil
+}
+
 // isRead reports whether an entry unread before the transaction is read
 // by the markers it moved: markers it did not move cannot read it.
 func (st *readState) isRead(e unreadEntry) bool {
-	return st.moved[""] && e.pos <= st.markers[""] || st.moved[e.thread] && e.pos <= st.markers[e.thread]
+	for _, m := range st.markers {
+		if m.moved && e.pos <= m.pos && (m.thread == "" || m.thread == e.thread) {
+			return true
+		}
+	}
+	return false
 }
 
 // txState is the unread state a transaction changes, by (user, room).
@@ -54,7 +76,7 @@ func (t *txState) state(userID, roomID string) *readState {
 	k := userRoom{userID, roomID}
 	st := t.rooms[k]
 	if st == nil {
-		st = &readState{user: userID, room: roomID, markers: make(map[string]uint64, 2)}
+		st = &readState{user: userID, room: roomID}
 		t.rooms[k] = st
 		t.order = append(t.order, st)
 	}
@@ -63,8 +85,8 @@ func (t *txState) state(userID, roomID string) *readState {
 
 // marker returns the user's read marker for a thread, loading it once.
 func (t *txState) marker(st *readState, thread string) (uint64, error) {
-	if p, ok := st.markers[thread]; ok {
-		return p, nil
+	if m := st.find(thread); m != nil {
+		return m.pos, nil
 	}
 	raw, err := getOptional(t.tx, readKey(st.user, st.room, thread))
 	if err != nil {
@@ -74,7 +96,7 @@ func (t *txState) marker(st *readState, thread string) (uint64, error) {
 	if err != nil {
 		return 0, err
 	}
-	st.markers[thread] = p
+	st.markers = append(st.markers, readMarker{thread: thread, pos: p})
 	return p, nil
 }
 
@@ -135,12 +157,12 @@ func (t *txState) markRead(userID, roomID, thread string, pos uint64) error {
 	if pos <= old {
 		return nil
 	}
-	if st.moved == nil {
-		st.moved, st.minOld = make(map[string]bool, 1), old
+	if !st.moved {
+		st.moved, st.minOld = true, old
 	}
-	st.moved[thread] = true
 	st.minOld = min(st.minOld, old)
-	st.markers[thread] = pos
+	m := st.find(thread)
+	m.pos, m.moved = pos, true
 	var dn, dh int64
 	st.added = slices.DeleteFunc(st.added, func(e unreadEntry) bool {
 		if (thread == "" || e.thread == thread) && e.pos <= pos {
@@ -160,12 +182,15 @@ func (t *txState) markRead(userID, roomID, thread string, pos uint64) error {
 // entries added and still unread, and the counts.
 func (t *txState) flush() error {
 	for _, st := range t.order {
-		if len(st.moved) > 0 {
+		if st.moved {
 			if err := t.dropRead(st); err != nil {
 				return err
 			}
-			for thread := range st.moved {
-				if err := t.tx.Set(readKey(st.user, st.room, thread), binary.BigEndian.AppendUint64(nil, st.markers[thread])); err != nil {
+			for _, m := range st.markers {
+				if !m.moved {
+					continue
+				}
+				if err := t.tx.Set(readKey(st.user, st.room, m.thread), binary.BigEndian.AppendUint64(nil, m.pos)); err != nil {
 					return err
 				}
 			}
