@@ -18,8 +18,8 @@ type readState struct {
 	// markers are the read markers loaded so far: a few at most, the
 	// unthreaded one and those of the threads seen.
 	markers []readMarker
-	// moved is set when this transaction moved a marker; minOld is the
-	// smallest of the moved markers before it.
+	// moved is set when this transaction moved a marker; minOld bounds
+	// the positions of the stored entries the moves read from below.
 	moved  bool
 	minOld uint64
 	// n and h are the unread counts once countsLoaded; countsChanged
@@ -32,9 +32,9 @@ type readState struct {
 
 // readMarker is one read marker of a readState.
 type readMarker struct {
-	thread string
-	pos    uint64
-	moved  bool // by this transaction
+	thread    string
+	pos, orig uint64 // now, and as stored before the transaction
+	moved     bool   // by this transaction
 }
 
 func (st *readState) find(thread string) *readMarker {
@@ -96,7 +96,7 @@ func (t *txState) marker(st *readState, thread string) (uint64, error) {
 	if err != nil {
 		return 0, err
 	}
-	st.markers = append(st.markers, readMarker{thread: thread, pos: p})
+	st.markers = append(st.markers, readMarker{thread: thread, pos: p, orig: p})
 	return p, nil
 }
 
@@ -157,10 +157,16 @@ func (t *txState) markRead(userID, roomID, thread string, pos uint64) error {
 	if pos <= old {
 		return nil
 	}
-	if !st.moved {
-		st.moved, st.minOld = true, old
+	// The stored entries this move reads lie above the thread's marker
+	// and the unthreaded one as they were before the transaction.
+	if _, err := t.marker(st, ""); err != nil {
+		return err
 	}
-	st.minOld = min(st.minOld, old)
+	floor := max(st.find("").orig, st.find(thread).orig)
+	if !st.moved {
+		st.moved, st.minOld = true, floor
+	}
+	st.minOld = min(st.minOld, floor)
 	m := st.find(thread)
 	m.pos, m.moved = pos, true
 	var dn, dh int64
@@ -220,9 +226,9 @@ type chunkRewrite struct {
 
 // dropRead drops the stored entries that the markers moved in this
 // transaction read, and takes them off the counts. Every entry they read
-// lies above the smallest old marker among them (entries up to a marker
-// were dropped when it passed them, and none is stored behind one), so is
-// every key of a chunk holding one, being the chunk's largest position:
+// lies above minOld (entries up to a marker were dropped when it passed
+// them, and none is stored behind one), so does every key of a chunk
+// holding one, being the chunk's largest position:
 // the walk starts there, and never passes the deletion markers that a
 // log-structured store (badger) keeps for the chunks dropped before until
 // it compacts.
