@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"hearth/core/homeserver"
+	"hearth/core/media/imagecodec"
 	"hearth/persist/badger"
 	"hearth/transport"
 	"hearth/transport/https"
@@ -104,6 +105,7 @@ func serve(ctx context.Context, c *config, e env, log *slog.Logger) error {
 		Version:                  version,
 		AfterFunc:                func(d time.Duration, f func()) { time.AfterFunc(d, f) },
 		Transports:               transports,
+		ImageCodec:               imagecodec.Codec{},
 	})
 	if err != nil {
 		return err

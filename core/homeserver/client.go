@@ -173,6 +173,7 @@ func (s *Server) newClientAPI(ctx context.Context) (*clientAPI, error) {
 		Now:           cfg.Now,
 		Rand:          cfg.Rand,
 		MaxUploadSize: cfg.MaxUploadSize,
+		Codec:         cfg.ImageCodec,
 	}
 	// With outbound federation, other servers' files are fetched from
 	// them (and kept); without it they are not found.

@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"hearth/core/accounts"
+	"hearth/core/media"
 	"hearth/core/signing"
 	"hearth/persist"
 	"hearth/transport"
@@ -96,6 +97,11 @@ type Config struct {
 	// MaxUploadSize bounds media uploads in bytes; zero means the media
 	// repository's default (50 MiB).
 	MaxUploadSize int64
+	// ImageCodec decodes and encodes images for media thumbnails
+	// (core/media/imagecodec natively); nil scales no images and answers
+	// thumbnail requests for them with the images themselves, which
+	// keeps image decoders out of builds that must stay small.
+	ImageCodec media.Codec
 	// AfterFunc, when set, runs f after d (time.AfterFunc natively), so
 	// that expiring typing notifications wake syncs at once; without it
 	// expiry is noticed at the next read.

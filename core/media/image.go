@@ -8,14 +8,23 @@ import (
 	"fmt"
 	"image"
 	"image/color"
-	"image/gif"
-	"image/jpeg"
-	"image/png"
 	"io"
 )
 
-// JPEGQuality is the quality of JPEG thumbnails.
-const JPEGQuality = 85
+// Codec decodes and encodes the images thumbnails are made from. Formats
+// are named as sniff names them: "jpeg", "png" and "gif". Config.Codec is
+// one; core/media/imagecodec's is the standard library's decoders. It is
+// injected so that builds without thumbnails (the browser module) do not
+// link image decoders and encoders.
+type Codec interface {
+	// DecodeConfig reads the colour model and dimensions from the header
+	// of an image in format, without decoding its pixels.
+	DecodeConfig(format string, r io.Reader) (image.Config, error)
+	// Decode decodes an image in format; of a GIF, its first frame.
+	Decode(format string, r io.Reader) (image.Image, error)
+	// Encode writes img in format, "jpeg" or "png".
+	Encode(w io.Writer, format string, img image.Image) error
+}
 
 // sniff names the image format that data (the first bytes of a file)
 // begins with, or "" for none of JPEG, PNG and GIF. The bytes decide, not
@@ -36,7 +45,8 @@ func sniff(data []byte) string {
 // header, without decoding its pixels. Content that is not an image it can
 // read gives an imageInfo with an empty Format; failures to read the
 // content itself are errors, so that they are not remembered as facts.
-func probe(rs io.ReadSeeker) (imageInfo, error) {
+// Without a codec it learns the format alone.
+func probe(rs io.ReadSeeker, codec Codec) (imageInfo, error) {
 	src := &errorReader{rs: rs}
 	head := make([]byte, 8)
 	n, _ := io.ReadFull(src, head)
@@ -47,20 +57,13 @@ func probe(rs io.ReadSeeker) (imageInfo, error) {
 	if format == "" {
 		return imageInfo{}, nil
 	}
+	if codec == nil {
+		return imageInfo{Format: format}, nil
+	}
 	if _, err := rs.Seek(0, io.SeekStart); err != nil {
 		return imageInfo{}, err
 	}
-	var cfg image.Config
-	var err error
-	br := bufio.NewReader(src)
-	switch format {
-	case "jpeg":
-		cfg, err = jpeg.DecodeConfig(br)
-	case "png":
-		cfg, err = png.DecodeConfig(br)
-	case "gif":
-		cfg, err = gif.DecodeConfig(br)
-	}
+	cfg, err := codec.DecodeConfig(format, bufio.NewReader(src))
 	if src.err != nil {
 		return imageInfo{}, src.err
 	}
@@ -105,22 +108,20 @@ func (e *errorReader) Read(p []byte) (int, error) {
 	return n, err
 }
 
-// render decodes the image in rs, takes the part and size that method,
-// width and height call for in the image as displayed (after its EXIF
-// orientation), and encodes the result: JPEG for JPEG images, PNG for the
-// others. The caller has checked the image's dimensions (info) against
+// render decodes the image in rs with codec, takes the part and size that
+// method, width and height call for in the image as displayed (after its
+// EXIF orientation), and encodes the result: JPEG for JPEG images, PNG for
+// the others. The caller has checked the image's dimensions (info) against
 // the pixel limit; decoding the same bytes cannot give a larger image.
-func render(rs io.ReadSeeker, info imageInfo, method Method, width, height int) (data []byte, format string, err error) {
+func render(rs io.ReadSeeker, codec Codec, info imageInfo, method Method, width, height int) (data []byte, format string, err error) {
 	var src image.Image
 	in := &errorReader{rs: rs}
 	br := bufio.NewReader(in)
 	switch info.Format {
-	case "jpeg":
-		src, err = jpeg.Decode(br)
-	case "png":
-		src, err = png.Decode(br)
+	case "jpeg", "png":
+		src, err = codec.Decode(info.Format, br)
 	case "gif":
-		src, err = firstFrame(br, info.Width, info.Height)
+		src, err = firstFrame(codec, br, info.Width, info.Height)
 	default:
 		return nil, "", fmt.Errorf("%w: unknown format %q", ErrCannotThumbnail, info.Format)
 	}
@@ -149,15 +150,12 @@ func render(rs io.ReadSeeker, info imageInfo, method Method, width, height int) 
 	}
 	out := orient(resample(src, sr, dw, dh), o)
 
-	var buf bytes.Buffer
+	format = "png"
 	if info.Format == "jpeg" {
-		err = jpeg.Encode(&buf, out, &jpeg.Options{Quality: JPEGQuality})
 		format = "jpeg"
-	} else {
-		err = png.Encode(&buf, out)
-		format = "png"
 	}
-	if err != nil {
+	var buf bytes.Buffer
+	if err := codec.Encode(&buf, format, out); err != nil {
 		return nil, "", fmt.Errorf("media: encoding thumbnail: %w", err)
 	}
 	return buf.Bytes(), format, nil
@@ -166,8 +164,8 @@ func render(rs io.ReadSeeker, info imageInfo, method Method, width, height int) 
 // firstFrame decodes a GIF's first frame (and no further) onto a
 // transparent canvas of the GIF's full size, width×height from its header,
 // since a frame may cover only part of it.
-func firstFrame(r io.Reader, width, height int) (image.Image, error) {
-	img, err := gif.Decode(r)
+func firstFrame(codec Codec, r io.Reader, width, height int) (image.Image, error) {
+	img, err := codec.Decode("gif", r)
 	if err != nil {
 		return nil, err
 	}

@@ -24,7 +24,9 @@
 //
 // Thumbnails are made from JPEG, PNG and GIF (first frame) images, upright
 // by the JPEG's EXIF orientation, scaled by area averaging, and kept by
-// output size. The pixel count of an image is checked from its header
+// output size. Decoding and encoding go through the Config's Codec; a Repo
+// without one answers thumbnail requests for images with the images
+// themselves. The pixel count of an image is checked from its header
 // before its pixels are decoded, so a small file declaring a huge image is
 // refused rather than decoded, and decoding runs ThumbnailWorkers at a
 // time.
@@ -120,6 +122,13 @@ type Config struct {
 	Rand io.Reader
 	// Remote fetches other servers' files; nil makes them not found.
 	Remote Remote
+	// Codec decodes and encodes images for thumbnails (see
+	// core/media/imagecodec). Without one no image is scaled: a
+	// thumbnail request for a JPEG, PNG or GIF image is answered with the
+	// image itself, which the spec allows (a thumbnail is never smaller
+	// than requested unless the image is), and other content cannot be
+	// thumbnailed.
+	Codec Codec
 	// MaxUploadSize is the largest file accepted, in bytes, for uploads
 	// and remote files alike; zero means DefaultMaxUploadSize.
 	MaxUploadSize int64

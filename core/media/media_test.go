@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"hearth/core/media/imagecodec"
 	"hearth/persist"
 	"hearth/persist/memory"
 )
@@ -28,13 +29,13 @@ func (c *clock) now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
 
 func (c *clock) advance(d time.Duration) { c.mu.Lock(); c.t = c.t.Add(d); c.mu.Unlock() }
 
-// newRepo returns a Repo over a fresh memory store, after edit changes its
-// Config.
+// newRepo returns a Repo with the standard library's image codec over a
+// fresh memory store, after edit changes its Config.
 func newRepo(t *testing.T, edit func(*Config)) (*Repo, *memory.Store, *clock) {
 	t.Helper()
 	db := memory.New()
 	clk := &clock{t: time.Date(2025, 1, 2, 3, 4, 5, 0, time.UTC)}
-	cfg := Config{ServerName: server, Store: db, Now: clk.now, Rand: rand.NewChaCha8([32]byte{7})}
+	cfg := Config{ServerName: server, Store: db, Now: clk.now, Rand: rand.NewChaCha8([32]byte{7}), Codec: imagecodec.Codec{}}
 	if edit != nil {
 		edit(&cfg)
 	}

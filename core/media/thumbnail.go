@@ -82,10 +82,11 @@ func contentTypeOf(format string) string { return "image/" + format }
 // section says: an image already within the requested size is returned as
 // it is (a GIF only when req.Animated; otherwise its first frame as PNG).
 // Thumbnails of JPEG images are JPEG, of PNG and GIF images PNG; they are
-// kept, at most MaxThumbnails per file. Errors are those of Get, and
-// ErrCannotThumbnail for content that is not a JPEG, PNG or GIF image or a
-// malformed request, and ErrTooLarge for an image of more than
-// MaxThumbnailPixels pixels.
+// kept, at most MaxThumbnails per file. A Repo without a Codec returns
+// every JPEG, PNG or GIF image as it is, with no Width and Height. Errors
+// are those of Get, and ErrCannotThumbnail for content that is not a
+// JPEG, PNG or GIF image or a malformed request, and ErrTooLarge for an
+// image of more than MaxThumbnailPixels pixels.
 func (r *Repo) Thumbnail(ctx context.Context, serverName, mediaID string, req ThumbnailRequest, allowRemote bool) (*File, error) {
 	if req.Width < 1 || req.Height < 1 {
 		return nil, fmt.Errorf("%w: thumbnail size %dx%d", ErrCannotThumbnail, req.Width, req.Height)
@@ -107,17 +108,16 @@ func (r *Repo) Thumbnail(ctx context.Context, serverName, mediaID string, req Th
 	if info.Format == "" {
 		return nil, fmt.Errorf("%w: %s is not a JPEG, PNG or GIF image", ErrCannotThumbnail, URI(serverName, mediaID))
 	}
+	if r.cfg.Codec == nil {
+		return asThumbnail(src, info), nil
+	}
 	if info.cost() > r.cfg.MaxThumbnailPixels {
 		return nil, fmt.Errorf("%w: %dx%d image has more than %d pixels", ErrTooLarge, info.Width, info.Height, r.cfg.MaxThumbnailPixels)
 	}
 	method, tw, th, original := plan(info, req)
 	if original {
 		if info.Format != "gif" || req.Animated {
-			f := *src
-			f.ContentType = contentTypeOf(info.Format)
-			f.FileName = "thumbnail." + info.Format
-			f.Width, f.Height = info.oriented()
-			return &f, nil
+			return asThumbnail(src, info), nil
 		}
 		// A GIF may be animated: its first frame, at full size.
 		method = Scale
@@ -136,7 +136,7 @@ func (r *Repo) Thumbnail(ctx context.Context, serverName, mediaID string, req Th
 	if f, err := r.storedThumbnail(ctx, serverName, mediaID, key); f != nil || err != nil {
 		return f, err
 	}
-	data, format, err := render(src.Open(ctx), info, method, tw, th)
+	data, format, err := render(src.Open(ctx), r.cfg.Codec, info, method, tw, th)
 	if err != nil {
 		return nil, fmt.Errorf("media: thumbnailing %s: %w", URI(serverName, mediaID), err)
 	}
@@ -149,6 +149,15 @@ func (r *Repo) Thumbnail(ctx context.Context, serverName, mediaID string, req Th
 		Height:      th,
 	}
 	return r.keepThumbnail(ctx, serverName, mediaID, key, rec, data)
+}
+
+// asThumbnail returns an image file as its own thumbnail.
+func asThumbnail(src *File, info imageInfo) *File {
+	f := *src
+	f.ContentType = contentTypeOf(info.Format)
+	f.FileName = "thumbnail." + info.Format
+	f.Width, f.Height = info.oriented()
+	return &f
 }
 
 // plan decides the thumbnail's method and size for an image, or that the
@@ -196,8 +205,17 @@ func cropRect(W, H, w, h int) image.Rectangle {
 }
 
 // imageInfo returns what the thumbnailer knows about a file's image,
-// reading its header the first time.
+// reading its header the first time. Without a Codec it learns only the
+// format, from the first bytes, each time: such a fact is not worth
+// storing, nor should it stand in for the full facts of a Repo with one.
 func (r *Repo) imageInfo(ctx context.Context, f *File) (imageInfo, error) {
+	if r.cfg.Codec == nil {
+		info, err := probe(f.Open(ctx), nil)
+		if err != nil {
+			return imageInfo{}, fmt.Errorf("media: reading image header of %s: %w", URI(f.ServerName, f.MediaID), err)
+		}
+		return info, nil
+	}
 	key := imageKey(f.ServerName, f.MediaID)
 	var info imageInfo
 	found := false
@@ -218,7 +236,7 @@ func (r *Repo) imageInfo(ctx context.Context, f *File) (imageInfo, error) {
 	if found {
 		return info, nil
 	}
-	info, err = probe(f.Open(ctx))
+	info, err = probe(f.Open(ctx), r.cfg.Codec)
 	if err != nil {
 		return imageInfo{}, fmt.Errorf("media: reading image header of %s: %w", URI(f.ServerName, f.MediaID), err)
 	}

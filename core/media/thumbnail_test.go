@@ -360,6 +360,47 @@ func TestThumbnailRefusals(t *testing.T) {
 	}
 }
 
+func TestThumbnailWithoutCodec(t *testing.T) {
+	ctx := context.Background()
+	r, db, _ := newRepo(t, func(c *Config) { c.Codec = nil; c.MaxThumbnailPixels = 10_000 })
+	var gifData bytes.Buffer
+	if err := gif.Encode(&gifData, bands(40, 20, red, green), nil); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name, uploaded string
+		data           []byte
+		want           string // content type of the answer; "" for ErrCannotThumbnail
+	}{
+		// Over the pixel limit too: nothing is decoded, so nothing is refused.
+		{"png", "application/octet-stream", encodePNG(t, bands(200, 100, red, green)), "image/png"},
+		{"jpeg", "image/jpeg", encodeJPEG(t, bands(20, 10, red)), "image/jpeg"},
+		{"gif", "image/gif", gifData.Bytes(), "image/gif"},
+		{"broken png", "image/png", []byte("\x89PNG\r\n\x1a\n and then nothing"), "image/png"},
+		{"text", "text/plain", []byte("just text"), ""},
+	} {
+		id := upload(t, r, tc.uploaded, tc.data)
+		for _, req := range []ThumbnailRequest{{Width: 8, Height: 8, Method: Crop}, {Width: 32, Height: 32, Method: Scale}} {
+			f, err := r.Thumbnail(ctx, server, id, req, false)
+			if tc.want == "" {
+				if !errors.Is(err, ErrCannotThumbnail) {
+					t.Errorf("%s %v: %v, want %v", tc.name, req, err, ErrCannotThumbnail)
+				}
+				continue
+			}
+			if err != nil {
+				t.Fatalf("%s %v: %v", tc.name, req, err)
+			}
+			if f.ContentType != tc.want || !bytes.Equal(readAll(t, f), tc.data) {
+				t.Errorf("%s %v: %s of %d bytes, want the image itself as %s", tc.name, req, f.ContentType, f.Size, tc.want)
+			}
+		}
+	}
+	if n := len(keys(t, db, prefixThumb)) + len(keys(t, db, prefixImage)); n != 0 {
+		t.Errorf("%d thumbnails or image facts stored without a codec", n)
+	}
+}
+
 func TestThumbnailsAreKept(t *testing.T) {
 	ctx := context.Background()
 	r, db, _ := newRepo(t, func(c *Config) { c.MaxThumbnails = 2 })

@@ -20,6 +20,7 @@ import (
 	"hearth/core/clientapi"
 	"hearth/core/matrixerr"
 	mediarepo "hearth/core/media"
+	"hearth/core/media/imagecodec"
 	"hearth/persist/memory"
 )
 
@@ -71,6 +72,7 @@ func newEnv(t *testing.T, edit func(*mediarepo.Config)) *env {
 		Now:        func() time.Time { return time.Date(2025, 1, 2, 3, 4, 5, 0, time.UTC) },
 		Rand:       rand.NewChaCha8([32]byte{9}),
 		Remote:     rem,
+		Codec:      imagecodec.Codec{},
 	}
 	if edit != nil {
 		edit(&cfg)
