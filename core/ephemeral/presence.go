@@ -236,8 +236,26 @@ func equalStatus(a, b *string) bool {
 // refreshed at most once per ActiveWriteInterval.
 func (p *Presence) Active(ctx context.Context, userID string) error {
 	now := p.cfg.Now().UnixMilli()
+	fresh := func(rec *presenceRecord, found bool) bool {
+		return found && rec.Presence == Online && now-rec.LastActive < ActiveWriteInterval.Milliseconds()
+	}
+	// Most calls change nothing: a read answers them without a write
+	// transaction, which would take a stream position and a commit of its
+	// own for every message a user sends.
+	var skip bool
+	err := p.cfg.Store.View(ctx, func(tx persist.Tx) error {
+		rec, found, err := loadPresence(tx, userID)
+		skip = err == nil && fresh(&rec, found)
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("ephemeral: read presence: %w", err)
+	}
+	if skip {
+		return nil
+	}
 	return p.update(ctx, userID, func(rec *presenceRecord, found bool) (bool, bool) {
-		if found && rec.Presence == Online && now-rec.LastActive < ActiveWriteInterval.Milliseconds() {
+		if fresh(rec, found) {
 			return false, false
 		}
 		publish := !found || rec.Presence != Online

@@ -5,8 +5,11 @@ import (
 	"encoding/json"
 	"errors"
 	"reflect"
+	"sync/atomic"
 	"testing"
 	"time"
+
+	"hearth/persist"
 )
 
 func TestPresence(t *testing.T) {
@@ -158,4 +161,52 @@ func contains(list []string, s string) bool {
 		}
 	}
 	return false
+}
+
+// updateCounter is a store that counts write transactions.
+type updateCounter struct {
+	persist.Store
+	updates atomic.Int64
+}
+
+func (c *updateCounter) Update(ctx context.Context, fn func(tx persist.Tx) error) error {
+	c.updates.Add(1)
+	return c.Store.Update(ctx, fn)
+}
+
+// TestActiveWritesOnlyWhenDue checks that activity while online and
+// recently active costs no write transaction, and that activity once
+// ActiveWriteInterval has passed does write.
+func TestActiveWritesOnlyWhenDue(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	counter := &updateCounter{Store: e.store}
+	e.store = counter
+	pr := e.open().Presence
+	if err := pr.Active(ctx, bob); err != nil {
+		t.Fatal(err)
+	}
+	first := counter.updates.Load()
+	if first == 0 {
+		t.Fatal("the first activity wrote nothing")
+	}
+	for range 5 {
+		e.advance(time.Second)
+		if err := pr.Active(ctx, bob); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := counter.updates.Load(); n != first {
+		t.Fatalf("activity within ActiveWriteInterval made %d write transactions", n-first)
+	}
+	e.advance(ActiveWriteInterval)
+	if err := pr.Active(ctx, bob); err != nil {
+		t.Fatal(err)
+	}
+	if n := counter.updates.Load(); n == first {
+		t.Fatal("activity after ActiveWriteInterval wrote nothing")
+	}
+	if st, _ := pr.Get(ctx, bob, bob); *st.LastActiveAgo != 0 {
+		t.Fatalf("last active not refreshed: %+v", st)
+	}
 }
