@@ -34,12 +34,32 @@ func ServerOf(userID string) string { return mxid.ServerOf(userID) }
 // that stores a timeline event, it records a local event (sent by one of
 // this server's users) for the fan-out, so that it reaches the room's other
 // servers even if the server stops right after the commit. Remote events
-// are left alone. Call Accepted after the commit to start the fan-out.
+// are left alone, and so are events of a room whose state after them (when
+// a.State has it) names no other server's user at all: nobody would get
+// them, and a record would cost the fan-out a walk, a load and a delete.
+// Call Accepted after the commit to start the fan-out.
 func (s *Sender) Index(tx persist.Tx, a room.Added) error {
 	if ServerOf(a.Event.Sender()) != s.cfg.ServerName {
 		return nil
 	}
+	if a.State != nil && !s.namesOtherServer(a.State) {
+		return nil
+	}
 	return tx.Set(inKey(a.Pos), []byte(a.Event.ID()))
+}
+
+// namesOtherServer reports whether a room state has a membership (of any
+// kind) of a user of another server. Only such a room can have servers to
+// send to: joined ones, or one whose user just left or was banned.
+func (s *Sender) namesOtherServer(state room.State) bool {
+	for k := range state {
+		if k.Type == "m.room.member" {
+			if srv := ServerOf(k.StateKey); srv != "" && srv != s.cfg.ServerName {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // Accepted is room.Config.OnAccepted's part for federation: it wakes the

@@ -306,3 +306,39 @@ func TestFanoutCursorWaitsForWatermark(t *testing.T) {
 		return slices.Contains(b, string(m1.JSON()))
 	})
 }
+
+// TestIndexSkipsLocalOnlyRooms checks that events of a room whose state
+// names no other server's user are not recorded for the fan-out, and that
+// recording starts with the first membership of another server's user.
+func TestIndexSkipsLocalOnlyRooms(t *testing.T) {
+	e := newEnv(t)
+	var s *Sender
+	dag := e.newDAG(&s)
+	s = e.open(e.config()) // no Rooms: Index records, nothing fans out
+	recorded := func() int {
+		t.Helper()
+		n := 0
+		err := e.store.View(context.Background(), func(tx persist.Tx) error {
+			it := tx.Iterate(persist.IterOptions{Prefix: []byte(prefixIn), KeysOnly: true})
+			defer it.Close()
+			for it.Next() {
+				n++
+			}
+			return it.Err()
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	r := createRoom(t, dag)
+	message(t, dag, r, alice, 1)
+	if n := recorded(); n != 0 {
+		t.Fatalf("a room of local users only recorded %d events for the fan-out", n)
+	}
+	sendState(t, dag, r, alice, "m.room.member", bob, map[string]any{"membership": "invite"})
+	message(t, dag, r, alice, 2)
+	if n := recorded(); n != 2 {
+		t.Fatalf("after inviting %s: %d events recorded, want the invite and the message", bob, n)
+	}
+}

@@ -67,6 +67,10 @@ type Added struct {
 	Event *event.PDU
 	// Pos is the event's stream position.
 	Pos uint64
+	// State is the room's state after the event, when the writer knows
+	// it (Config.Index gets it for every event written with its state
+	// before it); nil when it is not at hand.
+	State State
 }
 
 // DAG is the set of rooms this server takes part in.

@@ -107,9 +107,14 @@ func (d *DAG) write(tx persist.Tx, a addition, pos uint64) (uint64, *roomMeta, e
 		beforeGroup = g
 	}
 	afterGroup := beforeGroup
+	var stateAfter State
+	if len(a.before) > 0 {
+		stateAfter = a.before
+	}
 	if a.pdu.IsState() && a.status != statusRejected {
 		after := a.before.clone()
 		after[a.pdu.StateTuple()] = a.pdu.ID()
+		stateAfter = after
 		chain, err := d.groups.chainOf(tx, beforeGroup)
 		if err != nil {
 			return 0, nil, err
@@ -139,7 +144,7 @@ func (d *DAG) write(tx persist.Tx, a addition, pos uint64) (uint64, *roomMeta, e
 		}
 	}
 	if pos != 0 && d.cfg.Index != nil {
-		if err := d.cfg.Index(tx, Added{Event: a.pdu, Pos: pos}); err != nil {
+		if err := d.cfg.Index(tx, Added{Event: a.pdu, Pos: pos, State: stateAfter}); err != nil {
 			return 0, nil, fmt.Errorf("room: index event: %w", err)
 		}
 	}
