@@ -63,6 +63,7 @@ type options struct {
 	keep     bool
 	fed      bool
 	fedOnly  bool
+	loads    string
 }
 
 func main() {
@@ -75,7 +76,8 @@ func main() {
 	flag.StringVar(&o.script, "dendrite-script", "tools/dendrite/dendrite.sh", "script that builds and configures Dendrite")
 	flag.StringVar(&o.wasm, "wasm", "web/hearth.wasm", "browser module whose size to report (built from ./cmd/wasm if missing)")
 	flag.DurationVar(&o.phase, "phase", 6*time.Second, "length of each measuring phase (at most 20s)")
-	flag.IntVar(&o.rooms, "rooms", 500, "rooms of the user whose initial sync is timed")
+	flag.IntVar(&o.rooms, "rooms", 500, "rooms of the user whose initial sync is timed (0 skips that phase)")
+	flag.StringVar(&o.loads, "loads", "1,8,32,1s,8s,32s", "load phases to run: senders into one room (8), or spread over 8 rooms (8s)")
 	flag.StringVar(&o.out, "out", "", "also write the report (Markdown) to this file")
 	flag.DurationVar(&o.maxTotal, "max", 15*time.Minute, "abort the whole run after this long")
 	flag.BoolVar(&o.keep, "keep", false, "keep the servers' data directories and logs")
@@ -272,6 +274,9 @@ func measure(ctx context.Context, o options, servers []*server, res *results) er
 
 	for _, spread := range []bool{false, true} {
 		for _, n := range []int{1, 8, 32} {
+			if !o.wantLoad(n, spread) {
+				continue
+			}
 			where := "1 room"
 			if spread {
 				where = fmt.Sprintf("%d rooms", numSpreadRooms)
@@ -315,38 +320,10 @@ func measure(ctx context.Context, o options, servers []*server, res *results) er
 		}
 	}
 
-	err = each(fmt.Sprintf("setup: one user creates %d rooms", o.rooms), func(s *server) error {
-		t0 := time.Now()
-		if err := makeBigRooms(ctx, s, o.rooms); err != nil {
+	if o.rooms > 0 {
+		if err := measureInitialSync(ctx, o, each, res); err != nil {
 			return err
 		}
-		d := time.Since(t0)
-		logf("%-8s   %d rooms in %v", s.name, o.rooms, d.Round(time.Millisecond))
-		res.set(fmt.Sprintf("rooms created per second (setup of the %d rooms, 8 at a time)", o.rooms), "rooms/s", true,
-			s.name, float64(o.rooms)/d.Seconds())
-		return nil
-	})
-	if err != nil {
-		return err
-	}
-	isName := fmt.Sprintf("initial sync, %d rooms", o.rooms)
-	err = each("initial sync", func(s *server) error {
-		ds, size, err := initialSync(ctx, s, o.phase)
-		if err != nil {
-			return err
-		}
-		res.setDuration(isName+", first", s.name, ds[0])
-		const again = ", best of the next ones (up to 2)"
-		if len(ds) > 1 {
-			res.setDuration(isName+again, s.name, minDuration(ds[1:]))
-		} else {
-			res.setNote(isName+again, "ms", false, s.name, "no time left in the phase")
-		}
-		res.set(isName+", response size", "KiB", false, s.name, float64(size)/1024)
-		return nil
-	})
-	if err != nil {
-		return err
 	}
 
 	const peak = "RSS peak (VmHWM, whole run)"
@@ -385,6 +362,57 @@ func measure(ctx context.Context, o options, servers []*server, res *results) er
 		return err
 	}
 	return nil
+}
+
+// measureInitialSync has one user create o.rooms rooms and times that
+// user's initial sync, on each server.
+func measureInitialSync(ctx context.Context, o options, each func(string, func(*server) error) error, res *results) error {
+	err := each(fmt.Sprintf("setup: one user creates %d rooms", o.rooms), func(s *server) error {
+		t0 := time.Now()
+		if err := makeBigRooms(ctx, s, o.rooms); err != nil {
+			return err
+		}
+		d := time.Since(t0)
+		logf("%-8s   %d rooms in %v", s.name, o.rooms, d.Round(time.Millisecond))
+		res.set(fmt.Sprintf("rooms created per second (setup of the %d rooms, 8 at a time)", o.rooms), "rooms/s", true,
+			s.name, float64(o.rooms)/d.Seconds())
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	isName := fmt.Sprintf("initial sync, %d rooms", o.rooms)
+	err = each("initial sync", func(s *server) error {
+		ds, size, err := initialSync(ctx, s, o.phase)
+		if err != nil {
+			return err
+		}
+		res.setDuration(isName+", first", s.name, ds[0])
+		const again = ", best of the next ones (up to 2)"
+		if len(ds) > 1 {
+			res.setDuration(isName+again, s.name, minDuration(ds[1:]))
+		} else {
+			res.setNote(isName+again, "ms", false, s.name, "no time left in the phase")
+		}
+		res.set(isName+", response size", "KiB", false, s.name, float64(size)/1024)
+		return nil
+	})
+	return err
+}
+
+// wantLoad reports whether -loads names the load phase of n senders, into
+// one room or spread over the rooms.
+func (o options) wantLoad(n int, spread bool) bool {
+	name := fmt.Sprint(n)
+	if spread {
+		name += "s"
+	}
+	for _, l := range strings.Split(o.loads, ",") {
+		if strings.TrimSpace(l) == name {
+			return true
+		}
+	}
+	return false
 }
 
 func mib(b int64) float64 { return float64(b) / (1 << 20) }
