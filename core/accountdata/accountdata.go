@@ -21,6 +21,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 
 	"hearth/core/streampos"
@@ -53,6 +54,11 @@ type Config struct {
 	// m.push_rules, which clients expect in the first /sync and from GET
 	// .../account_data/m.push_rules. It must be cheap and pure.
 	Defaults func(userID string) map[string]json.RawMessage
+	// DefaultTypes, when set, lists the types Defaults returns, so that
+	// reading a type the user never stored (such as m.ignored_user_list,
+	// which every /sync reads) does not build the defaults only to find
+	// the type missing. Nil means Defaults may hold any type.
+	DefaultTypes []string
 }
 
 // Store is the account data of every local user. It is safe for
@@ -142,7 +148,7 @@ func (s *Store) Get(ctx context.Context, userID, roomID, typ string) (json.RawMe
 	})
 	switch {
 	case errors.Is(err, persist.ErrNotFound):
-		if roomID == "" && s.cfg.Defaults != nil {
+		if s.hasDefault(roomID, typ) {
 			if d, ok := s.cfg.Defaults(userID)[typ]; ok {
 				return d, nil
 			}
@@ -152,6 +158,15 @@ func (s *Store) Get(ctx context.Context, userID, roomID, typ string) (json.RawMe
 		return nil, fmt.Errorf("accountdata: get %s: %w", typ, err)
 	}
 	return content, nil
+}
+
+// hasDefault reports whether Config.Defaults may hold a value for typ in
+// roomID ("" for global data: defaults are only global).
+func (s *Store) hasDefault(roomID, typ string) bool {
+	if roomID != "" || s.cfg.Defaults == nil {
+		return false
+	}
+	return s.cfg.DefaultTypes == nil || slices.Contains(s.cfg.DefaultTypes, typ)
 }
 
 // Set stores content, a JSON object, as the user's account data of type
@@ -199,7 +214,7 @@ func (s *Store) Update(ctx context.Context, userID, roomID, typ string, fn func(
 				return err
 			}
 		case errors.Is(err, persist.ErrNotFound):
-			if roomID == "" && s.cfg.Defaults != nil {
+			if s.hasDefault(roomID, typ) {
 				current = s.cfg.Defaults(userID)[typ]
 			}
 		default:

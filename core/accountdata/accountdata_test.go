@@ -187,6 +187,28 @@ func TestDefaults(t *testing.T) {
 	}
 }
 
+// TestDefaultTypes checks that with Config.DefaultTypes, a read of another
+// missing type does not build the defaults, while the listed ones still
+// come from them.
+func TestDefaultTypes(t *testing.T) {
+	ctx := context.Background()
+	var built atomic.Int64
+	defaults := func(userID string) map[string]json.RawMessage {
+		built.Add(1)
+		return map[string]json.RawMessage{"m.push_rules": json.RawMessage(`{}`)}
+	}
+	s := newStore(t, Config{Store: memory.New(), Defaults: defaults, DefaultTypes: []string{"m.push_rules"}})
+	if _, err := s.Get(ctx, alice, "", "m.ignored_user_list"); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("Get of a missing type: %v", err)
+	}
+	if n := built.Load(); n != 0 {
+		t.Fatalf("a missing type outside DefaultTypes built the defaults %d times", n)
+	}
+	if got, err := s.Get(ctx, alice, "", "m.push_rules"); err != nil || string(got) != `{}` {
+		t.Fatalf("default Get = %s, %v", got, err)
+	}
+}
+
 func TestUpdate(t *testing.T) {
 	ctx := context.Background()
 	var wakes atomic.Int64

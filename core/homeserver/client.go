@@ -77,9 +77,10 @@ func (s *Server) newClientAPI(ctx context.Context) (*clientAPI, error) {
 	}
 	c.members = ephemeral.NewDAGRooms(c.dag, cfg.ServerName)
 	if c.data, err = accountdata.New(ctx, accountdata.Config{
-		Store:    cfg.Store,
-		Wake:     c.notifier.Wake,
-		Defaults: notifications.AccountDataDefaults,
+		Store:        cfg.Store,
+		Wake:         c.notifier.Wake,
+		Defaults:     notifications.AccountDataDefaults,
+		DefaultTypes: []string{notifications.PushRulesType},
 	}); err != nil {
 		return nil, err
 	}
