@@ -76,7 +76,12 @@ func (d *DAG) addChain(ctx context.Context, e *roomEntry, as []addition) error {
 				metaPrev, last = m, m
 			}
 		}
-		return nil
+		if last == nil {
+			return nil
+		}
+		// Only the chain's last metadata survives it: one write, not
+		// one per event.
+		return storeMeta(tx, as[0].roomID, last)
 	})
 	if err != nil {
 		return err
@@ -96,7 +101,8 @@ func (d *DAG) addChain(ctx context.Context, e *roomEntry, as []addition) error {
 
 // write stores one addition inside tx at stream position pos (0 for events
 // outside the timeline). It returns the state group after the event and the
-// room's metadata after it, when it changes the room.
+// room's metadata after it, when it changes the room, which the caller
+// stores.
 func (d *DAG) write(tx persist.Tx, a addition, pos uint64) (uint64, *roomMeta, error) {
 	beforeGroup := a.beforeGroup
 	if beforeGroup == 0 && len(a.before) > 0 {
@@ -187,14 +193,19 @@ func (d *DAG) write(tx persist.Tx, a addition, pos uint64) (uint64, *roomMeta, e
 	if a.pdu.Depth() > m.Depth {
 		m.Depth = a.pdu.Depth()
 	}
+	return afterGroup, &m, nil
+}
+
+// storeMeta writes a room's metadata.
+func storeMeta(tx persist.Tx, roomID string, m *roomMeta) error {
 	raw, err := json.Marshal(m)
 	if err != nil {
-		return 0, nil, fmt.Errorf("room: encode room metadata: %w", err)
+		return fmt.Errorf("room: encode room metadata: %w", err)
 	}
-	if err := tx.Set(metaKey(a.roomID), raw); err != nil {
-		return 0, nil, fmt.Errorf("room: store room metadata: %w", err)
+	if err := tx.Set(metaKey(roomID), raw); err != nil {
+		return fmt.Errorf("room: store room metadata: %w", err)
 	}
-	return afterGroup, &m, nil
+	return nil
 }
 
 // indexMembership records, for this server's own users, every membership
