@@ -10,15 +10,15 @@ type userRoom struct{ user, room string }
 const (
 	cacheShards     = 64
 	maxCachedStates = 65536
-	maxCachedHits   = 1 << 22
+	maxCachedHits   = 1 << 21
 )
 
-// unreadCache keeps each (user, room)'s latest read state, so that Counts
+// unreadCache keeps each (user, room)'s read state, so that Counts
 // evaluates only the events that arrived since it last ran. It is
-// bounded: when full, it forgets any entry, and a miss walks again. A
-// write to the markers bumps its shard's generation, so that a walk that
-// started before the write, from the old markers, does not put its result
-// back.
+// bounded: when full, it forgets any entry, and a miss walks again. Each
+// shard has a generation that MarkRead bumps after it moves a marker: a
+// state whose markers were read under an older generation reads them
+// again.
 type unreadCache struct {
 	shards [cacheShards]cacheShard
 }
@@ -26,7 +26,7 @@ type unreadCache struct {
 type cacheShard struct {
 	mu      sync.Mutex
 	gen     uint64
-	hits    int
+	hits    int // unread notifications held, as last reported by resize
 	entries map[userRoom]*readState
 }
 
@@ -45,64 +45,82 @@ func (c *unreadCache) shard(k userRoom) *cacheShard {
 		for i := 0; i < len(s); i++ {
 			h = (h ^ uint32(s[i])) * 16777619
 		}
-		h = (h ^ 0) * 16777619
+		h *= 16777619 // a zero byte between the two
 	}
 	return &c.shards[h%cacheShards]
 }
 
-// get returns the key's entry, nil if none, and the generation a later
-// put must match.
-func (c *unreadCache) get(k userRoom) (*readState, uint64) {
+// get returns the key's state, making an empty one if there is none.
+func (c *unreadCache) get(k userRoom) *readState {
 	sh := c.shard(k)
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
-	return sh.entries[k], sh.gen
-}
-
-// put stores st for k, unless a write changed markers since the get that
-// returned gen.
-func (c *unreadCache) put(k userRoom, st *readState, gen uint64) {
-	sh := c.shard(k)
-	sh.mu.Lock()
-	defer sh.mu.Unlock()
-	if sh.gen != gen {
-		return
+	st, ok := sh.entries[k]
+	if !ok {
+		sh.evict(userRoom{})
+		st = &readState{}
+		sh.entries[k] = st
 	}
-	sh.set(k, st)
+	return st
 }
 
-// replace stores next for k after a marker write, if the entry is still
-// old, the one next was derived from; otherwise (or with next nil) it
-// drops the entry. Either way it bumps the generation.
-func (c *unreadCache) replace(k userRoom, old, next *readState) {
+// peek returns the key's state, nil if there is none.
+func (c *unreadCache) peek(k userRoom) *readState {
+	sh := c.shard(k)
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	return sh.entries[k]
+}
+
+// generation returns the generation of the key's shard.
+func (c *unreadCache) generation(k userRoom) uint64 {
+	sh := c.shard(k)
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	return sh.gen
+}
+
+// bump records that a marker of k moved.
+func (c *unreadCache) bump(k userRoom) {
 	sh := c.shard(k)
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
 	sh.gen++
-	if next != nil && sh.entries[k] == old {
-		sh.set(k, next)
-		return
-	}
-	if cur, ok := sh.entries[k]; ok {
-		sh.hits -= len(cur.unread)
-		delete(sh.entries, k)
-	}
 }
 
-// set stores st for k, evicting entries while the shard is over its
-// bounds. The caller holds sh.mu.
-func (sh *cacheShard) set(k userRoom, st *readState) {
-	if cur, ok := sh.entries[k]; ok {
-		sh.hits -= len(cur.unread)
+// resize records that st, the state of k, now holds n unread
+// notifications, evicting others while the shard holds too many. The
+// caller holds st.mu.
+func (c *unreadCache) resize(k userRoom, st *readState, n int) {
+	sh := c.shard(k)
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	if sh.entries[k] != st {
+		// Evicted meanwhile: it is no longer counted.
+		return
+	}
+	sh.hits += n - st.accounted
+	st.accounted = n
+	sh.evict(k)
+}
+
+// evict drops entries other than keep while the shard is over its bounds
+// (counting one entry more when keep is the zero key, about to be added).
+// The caller holds sh.mu. An evicted state may still be in use; it is
+// just not found again.
+func (sh *cacheShard) evict(keep userRoom) {
+	adding := 0
+	if keep == (userRoom{}) {
+		adding = 1
+	}
+	for k, st := range sh.entries {
+		if len(sh.entries)+adding <= maxCachedStates/cacheShards && sh.hits <= maxCachedHits/cacheShards {
+			return
+		}
+		if k == keep {
+			continue
+		}
+		sh.hits -= st.accounted
 		delete(sh.entries, k)
 	}
-	for u, e := range sh.entries {
-		if len(sh.entries) < maxCachedStates/cacheShards && sh.hits+len(st.unread) <= maxCachedHits/cacheShards {
-			break
-		}
-		sh.hits -= len(e.unread)
-		delete(sh.entries, u)
-	}
-	sh.entries[k] = st
-	sh.hits += len(st.unread)
 }

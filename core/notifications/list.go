@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 
 	"hearth/core/auth"
 	"hearth/core/event"
@@ -72,7 +73,7 @@ func (s *Service) list(ctx context.Context, userID string, from uint64, limit in
 	}
 	heap.Init(&cs)
 	var out []Notification
-	states := make(map[string]*readState)
+	marks := make(map[string]readMarks)
 	scanned := 0
 	for cs.Len() > 0 {
 		c := cs[0]
@@ -117,19 +118,22 @@ func (s *Service) list(ctx context.Context, userID string, from uint64, limit in
 		if !v.notifies() || onlyHighlight && !v.highlight {
 			continue
 		}
-		st, ok := states[c.roomID]
+		m, ok := marks[c.roomID]
 		if !ok {
-			if st, err = s.readState(ctx, userID, c.roomID); err != nil {
+			err := s.withReadState(ctx, userID, c.roomID, func(st *readState) {
+				m = readMarks{floor: st.floor, markers: maps.Clone(st.markers), own: maps.Clone(st.own)}
+			})
+			if err != nil {
 				return nil, 0, err
 			}
-			states[c.roomID] = st
+			marks[c.roomID] = m
 		}
 		actions, err := json.Marshal(v.actions)
 		if err != nil {
 			return nil, 0, err
 		}
 		out = append(out, Notification{RoomID: c.roomID, Event: te.Event, Actions: actions,
-			TS: te.Event.OriginServerTS(), Read: st.read(te.Pos, v.thread), Pos: te.Pos})
+			TS: te.Event.OriginServerTS(), Read: m.read(te.Pos, v.thread), Pos: te.Pos})
 	}
 	var next uint64
 	switch {

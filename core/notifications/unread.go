@@ -5,8 +5,8 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"maps"
 	"slices"
+	"sync"
 
 	"hearth/core/room"
 	"hearth/persist"
@@ -20,42 +20,40 @@ type hit struct {
 }
 
 // readState is what walking one user's room found: how far the user has
-// read and what is unread. Once cached it is never changed; updates work
-// on a clone.
+// read and what is unread. mu guards every field but accounted, which
+// belongs to the cache.
 type readState struct {
+	mu sync.Mutex
+	// loaded is set once the walk's start is known; gen is the cache
+	// generation under which markers were last read.
+	loaded bool
+	gen    uint64
 	// walked is the position up to which every event is accounted for.
 	walked uint64
-	// floor is the position up to which every event counts as read: where
-	// the walk started.
+	readMarks
+	// unread are the notifications not read, oldest first; highlights
+	// counts those that highlight.
+	unread     []hit
+	highlights int
+
+	accounted int
+}
+
+// readMarks is what tells whether the user has read an event.
+type readMarks struct {
+	// floor is the position up to which every event counts as read:
+	// where the walk started, or a stored floor.
 	floor uint64
 	// markers are the stored read markers by thread, "" unthreaded.
 	markers map[string]uint64
 	// own is the position of the user's latest event per thread, among
 	// those walked.
 	own map[string]uint64
-	// unread are the notifications not read, oldest first; highlights
-	// counts those that highlight.
-	unread     []hit
-	highlights int
 }
 
 // read reports whether the user has read an event at pos in thread.
-func (st *readState) read(pos uint64, thread string) bool {
+func (st *readMarks) read(pos uint64, thread string) bool {
 	return pos <= st.floor || pos <= st.markers[""] || pos <= st.markers[thread] || pos <= st.own[thread]
-}
-
-func (st *readState) clone() *readState {
-	c := *st
-	c.markers = make(map[string]uint64, len(st.markers))
-	for k, v := range st.markers {
-		c.markers[k] = v
-	}
-	c.own = make(map[string]uint64, len(st.own))
-	for k, v := range st.own {
-		c.own[k] = v
-	}
-	c.unread = slices.Clone(st.unread)
-	return &c
 }
 
 // dropRead drops the unread notifications that are now read.
@@ -69,7 +67,8 @@ func (st *readState) dropRead() {
 	}
 }
 
-// apply accounts for the event at pos, walked forward, that meant v.
+// apply accounts for the event at pos, walked forward, that meant v,
+// keeping at most maxUnread notifications.
 func (st *readState) apply(pos uint64, v verdict, maxUnread int) {
 	st.walked = max(st.walked, pos)
 	switch {
@@ -85,18 +84,23 @@ func (st *readState) apply(pos uint64, v verdict, maxUnread int) {
 		}
 		if len(st.unread) > maxUnread {
 			// Only the newest notifications count: the oldest one
-			// now counts as read.
+			// now counts as read, and so does everything before it.
 			st.floor = st.unread[0].pos
-			st.dropRead()
+			if st.unread[0].highlight {
+				st.highlights--
+			}
+			st.unread = st.unread[1:]
 		}
 	}
 }
 
-// readFloor returns the position up to which the user has read
-// everything in the room, as far as st knows.
-func (st *readState) readFloor() uint64 {
-	if len(st.unread) > 0 {
-		return st.unread[0].pos - 1
+// floorWith returns the position up to which the user has read
+// everything, as far as st knows, once their marker for thread is at pos.
+func (st *readState) floorWith(thread string, pos uint64) uint64 {
+	for _, h := range st.unread {
+		if !(h.pos <= pos && (thread == "" || thread == h.thread)) {
+			return h.pos - 1
+		}
 	}
 	return st.walked
 }
@@ -108,67 +112,77 @@ func (st *readState) readFloor() uint64 {
 // appear in the same /sync response; it only evaluates the events that
 // arrived since the user's previous call, when that is still cached.
 func (s *Service) Counts(ctx context.Context, userID, roomID string) (notifications, highlights int, err error) {
-	st, err := s.readState(ctx, userID, roomID)
+	err = s.withReadState(ctx, userID, roomID, func(st *readState) {
+		notifications, highlights = len(st.unread), st.highlights
+	})
 	if err != nil {
 		return 0, 0, fmt.Errorf("notifications: counts of %s in %s: %w", userID, roomID, err)
 	}
-	return len(st.unread), st.highlights, nil
+	return notifications, highlights, nil
 }
 
-// readState returns the user's read state in the room, walked up to the
+// withReadState calls fn with the user's read state in the room, with its
+// lock held, once it has read the current markers and walked up to the
 // room's latest event.
-func (s *Service) readState(ctx context.Context, userID, roomID string) (*readState, error) {
+func (s *Service) withReadState(ctx context.Context, userID, roomID string, fn func(*readState)) error {
 	key := userRoom{userID, roomID}
+	st := s.unread.get(key)
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	if gen := s.unread.generation(key); !st.loaded || st.gen != gen {
+		if err := s.loadMarkers(ctx, userID, roomID, st); err != nil {
+			return err
+		}
+		st.gen = gen
+	}
 	last, err := s.cfg.Rooms.LastPos(ctx, roomID)
 	if err != nil {
-		return nil, err
+		return err
 	}
-	cached, gen := s.unread.get(key)
-	if cached != nil && cached.walked >= last {
-		return cached, nil
-	}
-	var st *readState
-	if cached != nil {
-		st = cached.clone()
-	} else if st, err = s.loadReadState(ctx, userID, roomID); err != nil {
-		return nil, err
-	}
-	if err := s.walk(ctx, userID, roomID, st); err != nil {
-		return nil, err
-	}
-	s.unread.put(key, st, gen)
-	return st, nil
-}
-
-// loadReadState reads the user's markers in the room and the position the
-// walk starts from: the floor, the unthreaded marker, or the user's latest
-// membership event, whichever is latest. That event is their own: it
-// reads the main timeline before it, and the user was not joined before
-// they joined.
-func (s *Service) loadReadState(ctx context.Context, userID, roomID string) (*readState, error) {
-	st := &readState{markers: make(map[string]uint64), own: make(map[string]uint64)}
-	err := s.cfg.Store.View(ctx, func(tx persist.Tx) error {
-		var err error
-		st.markers, err = loadMarkers(tx, userID, roomID)
+	if last > st.walked {
+		err := s.walk(ctx, userID, roomID, st)
+		s.unread.resize(key, st, len(st.unread))
 		if err != nil {
 			return err
 		}
-		st.floor, err = getUint64(tx, floorKey(userID, roomID))
+	}
+	fn(st)
+	return nil
+}
+
+// loadMarkers reads the user's markers and floor in the room into st.
+// The first time, it also places the walk's start: at the floor, the
+// unthreaded marker, or the user's latest membership event, whichever is
+// latest. That event is their own: it reads the main timeline before it,
+// and the user was not joined before they joined.
+func (s *Service) loadMarkers(ctx context.Context, userID, roomID string, st *readState) error {
+	var floor uint64
+	err := s.cfg.Store.View(ctx, func(tx persist.Tx) error {
+		var err error
+		if st.markers, err = readMarkers(tx, userID, roomID); err != nil {
+			return err
+		}
+		floor, err = getUint64(tx, floorKey(userID, roomID))
 		return err
 	})
 	if err != nil {
-		return nil, err
+		return err
+	}
+	st.floor = max(st.floor, floor)
+	if st.loaded {
+		st.dropRead()
+		return nil
 	}
 	m, err := s.cfg.Rooms.MembershipOf(ctx, userID, roomID)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	if m.Pos > 0 {
 		st.floor = max(st.floor, m.Pos-1)
 	}
 	st.floor = max(st.floor, st.markers[""])
-	st.walked = st.floor
-	return st, nil
+	st.walked, st.own, st.loaded = st.floor, make(map[string]uint64), true
+	return nil
 }
 
 // Walk page sizes: a walk usually meets a few new events; a long one
@@ -203,7 +217,8 @@ func (s *Service) walk(ctx context.Context, userID, roomID string, st *readState
 	if len(evs) > s.cfg.MaxWalk {
 		evs = evs[:s.cfg.MaxWalk]
 		oldest := evs[len(evs)-1].Pos
-		*st = readState{walked: oldest - 1, floor: oldest - 1, markers: st.markers, own: make(map[string]uint64)}
+		st.walked, st.floor = oldest-1, oldest-1
+		st.own, st.unread, st.highlights = make(map[string]uint64), st.unread[:0], 0
 	}
 	for i := len(evs) - 1; i >= 0; i-- {
 		te := evs[i]
@@ -227,16 +242,22 @@ func (s *Service) walk(ctx context.Context, userID, roomID string, st *readState
 // m.read.private may both call it: the one further ahead wins. The receipts
 // code calls it before storing an m.read or m.read.private receipt.
 //
-// When the user's read state in the room is cached, it is updated rather
-// than walked again, and the floor below which everything is read is
-// stored with the marker.
+// When the user's read state in the room is cached, MarkRead also stores
+// the floor below which everything is then read, so that a walk with
+// nothing cached starts there rather than at an old unthreaded marker.
 func (s *Service) MarkRead(ctx context.Context, userID, roomID, thread string, pos uint64) error {
 	key := userRoom{userID, roomID}
-	cached, _ := s.unread.get(key)
+	var floor uint64
+	if st := s.unread.peek(key); st != nil {
+		st.mu.Lock()
+		if st.loaded {
+			floor = st.floorWith(thread, pos)
+		}
+		st.mu.Unlock()
+	}
 	var moved bool
-	var next *readState
 	err := s.cfg.Store.Update(ctx, func(tx persist.Tx) error {
-		moved, next = false, nil
+		moved = false
 		old, err := getUint64(tx, readKey(userID, roomID, thread))
 		if err != nil || pos <= old {
 			return err
@@ -245,42 +266,32 @@ func (s *Service) MarkRead(ctx context.Context, userID, roomID, thread string, p
 		if err := tx.Set(readKey(userID, roomID, thread), binary.BigEndian.AppendUint64(nil, pos)); err != nil {
 			return err
 		}
-		if thread == "" {
-			// Thread markers it passes no longer mean anything.
-			if err := dropMarkersUpTo(tx, userID, roomID, pos); err != nil {
+		unthreaded := pos
+		if thread != "" {
+			if unthreaded, err = getUint64(tx, readKey(userID, roomID, "")); err != nil {
 				return err
 			}
-		}
-		if cached == nil || cached.markers[thread] != old {
-			return nil
-		}
-		next = cached.clone()
-		next.markers[thread] = pos
-		if thread == "" {
-			maps.DeleteFunc(next.markers, func(t string, p uint64) bool { return t != "" && p <= pos })
-		}
-		next.dropRead()
-		floor, err := getUint64(tx, floorKey(userID, roomID))
-		if err != nil {
+		} else if err := dropMarkersUpTo(tx, userID, roomID, pos); err != nil {
+			// Thread markers it passes no longer mean anything.
 			return err
 		}
-		if f := next.readFloor(); f > floor && f > next.markers[""] {
-			return tx.Set(floorKey(userID, roomID), binary.BigEndian.AppendUint64(nil, f))
+		stored, err := getUint64(tx, floorKey(userID, roomID))
+		if err != nil || floor <= stored || floor <= unthreaded {
+			return err
 		}
-		return nil
+		return tx.Set(floorKey(userID, roomID), binary.BigEndian.AppendUint64(nil, floor))
 	})
-	if err != nil {
-		s.unread.replace(key, cached, nil)
-		return fmt.Errorf("notifications: mark read: %w", err)
-	}
 	if moved {
-		s.unread.replace(key, cached, next)
+		s.unread.bump(key)
+	}
+	if err != nil {
+		return fmt.Errorf("notifications: mark read: %w", err)
 	}
 	return nil
 }
 
-// loadMarkers reads the user's read markers in a room, by thread.
-func loadMarkers(tx persist.Tx, userID, roomID string) (map[string]uint64, error) {
+// readMarkers reads the user's read markers in a room, by thread.
+func readMarkers(tx persist.Tx, userID, roomID string) (map[string]uint64, error) {
 	markers := make(map[string]uint64)
 	prefix := readPrefix(userID, roomID)
 	it := tx.Iterate(persist.IterOptions{Prefix: prefix})
@@ -298,7 +309,7 @@ func loadMarkers(tx persist.Tx, userID, roomID string) (map[string]uint64, error
 // dropMarkersUpTo deletes the user's thread markers in a room at or
 // before pos.
 func dropMarkersUpTo(tx persist.Tx, userID, roomID string, pos uint64) error {
-	markers, err := loadMarkers(tx, userID, roomID)
+	markers, err := readMarkers(tx, userID, roomID)
 	if err != nil {
 		return err
 	}
