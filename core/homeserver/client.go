@@ -89,10 +89,7 @@ func (s *Server) newClientAPI(ctx context.Context) (*clientAPI, error) {
 		Store:       cfg.Store,
 		Rooms:       c.dag,
 		AccountData: c.data,
-		Now:         cfg.Now,
 		Logf:        func(format string, args ...any) { s.log.Error(fmt.Sprintf(format, args...)) },
-		Wake:        c.notifier.Wake,
-		AfterFunc:   cfg.AfterFunc,
 	}); err != nil {
 		return nil, err
 	}
@@ -244,9 +241,8 @@ func (c *clientAPI) register(mux *http.ServeMux, auth clientapi.Authenticator) {
 	c.profile.Register(rt)
 }
 
-// close stops the background work of the services.
+// close wakes every waiting /sync, so that none outlives the server.
 func (c *clientAPI) close() {
-	c.notif.Close()
 	c.notifier.WakeAll()
 }
 
@@ -268,9 +264,6 @@ func (c *clientAPI) index(tx persist.Tx, a room.Added) error {
 // each timeline event is durable. Work that reads the room's state again
 // runs on its own goroutine so that it never waits for the lock held here.
 func (c *clientAPI) onAccepted(a room.Added) {
-	if c.notif != nil {
-		c.notif.Observe(context.Background(), a.Event, a.Pos)
-	}
 	c.fed.accepted(a)
 	go c.wakeRoom(a)
 }

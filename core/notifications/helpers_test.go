@@ -3,7 +3,6 @@ package notifications
 import (
 	"context"
 	"encoding/json"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -24,31 +23,25 @@ const (
 	carol  = "@carol:a.test"
 )
 
-// env is a server with a room DAG whose accepted events feed a Service.
+// env is a server with a room DAG and a Service reading it.
 type env struct {
 	t     testing.TB
 	store persist.Store
 	// updates counts the Service's transactions.
 	updates *countingStore
-	// rooms is what the Service reads of the DAG; gate blocks it.
-	rooms *gatedRooms
-	woken chan []string
-	dag   *room.DAG
-	ad    *accountdata.Store
-	svc   *Service
-	now   time.Time
-	// manual stops the DAG from feeding the Service: tests then call
-	// Observe themselves.
-	manual bool
+	dag     *room.DAG
+	ad      *accountdata.Store
+	svc     *Service
+	now     time.Time
 }
 
 func newEnv(t testing.TB) *env {
 	t.Helper()
-	return newEnvOn(t, memory.New())
+	return newEnvOn(t, memory.New(), Config{})
 }
 
-// newEnvOn is newEnv over a given store.
-func newEnvOn(t testing.TB, store persist.Store) *env {
+// newEnvOn is newEnv over a given store, with cfg's bounds.
+func newEnvOn(t testing.TB, store persist.Store, cfg Config) *env {
 	t.Helper()
 	ctx := context.Background()
 	e := &env{t: t, store: store, now: apitest.Epoch}
@@ -57,11 +50,6 @@ func newEnvOn(t testing.TB, store persist.Store) *env {
 	e.dag, err = room.New(ctx, room.Config{
 		ServerName: server, Key: apitest.Key(t), Store: e.store, Now: now,
 		Rand: apitest.Seeded(1),
-		OnAccepted: func(a room.Added) {
-			if !e.manual {
-				e.svc.Observe(context.Background(), a.Event, a.Pos)
-			}
-		},
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -71,26 +59,23 @@ func newEnvOn(t testing.TB, store persist.Store) *env {
 		t.Fatal(err)
 	}
 	e.updates = &countingStore{Store: e.store}
-	e.rooms = &gatedRooms{Rooms: e.dag}
-	e.woken = make(chan []string, 100)
-	e.svc, err = New(Config{ServerName: server, Store: e.updates, Rooms: e.rooms, AccountData: e.ad, Now: now, MaxStored: 50,
-		Logf: func(f string, args ...any) { t.Errorf(f, args...) },
-		Wake: func(users ...string) {
-			select {
-			case e.woken <- users:
-			default:
-			}
-		},
-		// Generous, so that Counts in tests always sees its room's
-		// events evaluated unless a test blocks the evaluation.
-		AfterFunc: func(d time.Duration, f func()) { time.AfterFunc(d, f) },
-		MaxWait:   time.Minute,
-	})
-	if err != nil {
+	cfg.ServerName, cfg.Store, cfg.Rooms, cfg.AccountData = server, e.updates, e.dag, e.ad
+	cfg.Logf = func(f string, args ...any) { t.Errorf(f, args...) }
+	if e.svc, err = New(cfg); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(e.svc.Close)
 	return e
+}
+
+// restart replaces the Service by a new one over the same store, with
+// nothing cached.
+func (e *env) restart() {
+	e.t.Helper()
+	svc, err := New(e.svc.cfg)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	e.svc = svc
 }
 
 func raw(t testing.TB, v any) json.RawMessage { t.Helper(); return apitest.JSON(t, v) }
@@ -166,62 +151,4 @@ type countingStore struct {
 func (c *countingStore) Update(ctx context.Context, fn func(tx persist.Tx) error) error {
 	c.n.Add(1)
 	return c.Store.Update(ctx, fn)
-}
-
-// gatedRooms passes reads on to the DAG, except that StateAfter of an
-// event in the room blocked, if any, waits until release is closed.
-type gatedRooms struct {
-	Rooms
-	mu      sync.Mutex
-	blocked string
-	release chan struct{}
-	entered chan struct{} // closed when a blocked read starts
-}
-
-// block makes the evaluation of the room's events wait; the returned
-// channel is closed once one does. unblock lets them go.
-func (g *gatedRooms) block(roomID string) <-chan struct{} {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	g.blocked, g.release, g.entered = roomID, make(chan struct{}), make(chan struct{})
-	return g.entered
-}
-
-func (g *gatedRooms) unblock() {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	close(g.release)
-	g.blocked = ""
-}
-
-func (g *gatedRooms) StateAfter(ctx context.Context, eventID string) (room.State, error) {
-	g.mu.Lock()
-	gated := g.blocked != ""
-	g.mu.Unlock()
-	if !gated {
-		return g.Rooms.StateAfter(ctx, eventID)
-	}
-	info, err := g.Rooms.Info(ctx, eventID)
-	if err != nil {
-		return nil, err
-	}
-	g.mu.Lock()
-	blocked := g.blocked != "" && info.Event.RoomID() == g.blocked
-	release, entered := g.release, g.entered
-	if blocked {
-		select {
-		case <-entered:
-		default:
-			close(entered)
-		}
-	}
-	g.mu.Unlock()
-	if blocked {
-		select {
-		case <-release:
-		case <-ctx.Done():
-			return nil, ctx.Err()
-		}
-	}
-	return g.Rooms.StateAfter(ctx, eventID)
 }

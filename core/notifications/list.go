@@ -1,18 +1,16 @@
 package notifications
 
 import (
-	"cmp"
+	"container/heap"
 	"context"
-	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"slices"
+	"maps"
 
 	"hearth/core/auth"
 	"hearth/core/event"
 	"hearth/core/room"
-	"hearth/persist"
 )
 
 // Notification is one entry of GET /notifications.
@@ -24,127 +22,179 @@ type Notification struct {
 	RedactedBy *event.PDU
 	// Actions are the actions of the push rule that matched, as JSON.
 	Actions json.RawMessage
-	// TS is when the notification was made, in Unix milliseconds.
+	// TS is the event's origin_server_ts, in Unix milliseconds: no time
+	// of notification is stored, since notifications are evaluated when
+	// asked for.
 	TS int64
 	// Read reports whether the user has read past the event.
 	Read bool
-	// Pos is the event's stream position: the next page starts below it.
+	// Pos is the event's stream position.
 	Pos uint64
 }
 
 // List returns up to limit of the user's notifications, newest first,
-// older than position from (0 for the newest), only highlights when
-// onlyHighlight is set. more reports whether older ones remain; the next
-// page starts at the Pos of the last one returned. Like Counts, it first
-// waits, at most Config.MaxWait, for the events already observed to be
-// evaluated.
-func (s *Service) List(ctx context.Context, userID string, from uint64, limit int, onlyHighlight bool) (out []Notification, more bool, err error) {
-	if err := s.waitAll(ctx); err != nil {
-		return nil, false, err
-	}
-	var page []listEntry
-	var read []bool
-	err = s.cfg.Store.View(ctx, func(tx persist.Tx) error {
-		if page, more, err = listPage(tx, userID, from, limit, onlyHighlight); err != nil {
-			return err
-		}
-		read, err = readFlags(tx, userID, page)
-		return err
-	})
+// from events at positions below from (0 for the newest), only highlights
+// when onlyHighlight is set; a limit below 1 means 1. It walks the timelines of the user's rooms
+// backwards, evaluating each event for the user, and stops after
+// Config.MaxListScan events: next is the from of the following page, 0
+// when no older notifications remain. A page may then be short, or even
+// empty, with a next position.
+func (s *Service) List(ctx context.Context, userID string, from uint64, limit int, onlyHighlight bool) (out []Notification, next uint64, err error) {
+	out, next, err = s.list(ctx, userID, from, max(limit, 1), onlyHighlight)
 	if err != nil {
-		return nil, false, fmt.Errorf("notifications: list: %w", err)
+		return nil, 0, fmt.Errorf("notifications: list for %s: %w", userID, err)
 	}
-	for i, l := range page {
-		info, err := s.cfg.Rooms.Info(ctx, l.eventID)
-		if errors.Is(err, room.ErrUnknownEvent) {
+	return out, next, nil
+}
+
+func (s *Service) list(ctx context.Context, userID string, from uint64, limit int, onlyHighlight bool) ([]Notification, uint64, error) {
+	memberships, err := s.cfg.Rooms.Rooms(ctx, userID)
+	if err != nil {
+		return nil, 0, err
+	}
+	// One cursor per room, ordered by the position its next event has
+	// at most; a room's events are read only once the merge reaches it.
+	var cs cursors
+	for roomID, m := range memberships {
+		top, err := s.cfg.Rooms.LastPos(ctx, roomID)
+		if err != nil {
+			return nil, 0, err
+		}
+		if from > 0 {
+			top = min(top, from-1)
+		}
+		if m.Membership != "join" && m.Membership != "invite" && m.Pos > 0 {
+			// Nothing after leaving notifies.
+			top = min(top, m.Pos)
+		}
+		if top > 0 {
+			cs = append(cs, &cursor{roomID: roomID, head: top, below: top + 1})
+		}
+	}
+	heap.Init(&cs)
+	var out []Notification
+	marks := make(map[string]readMarks)
+	scanned := 0
+	for cs.Len() > 0 {
+		c := cs[0]
+		if len(c.buf) == 0 {
+			page := min(max(limit, 16), 256)
+			evs, err := s.cfg.Rooms.Timeline(ctx, c.roomID, c.below, 0, true, page)
+			if err != nil {
+				return nil, 0, err
+			}
+			if len(evs) == 0 {
+				heap.Pop(&cs)
+				continue
+			}
+			c.buf, c.head = evs, evs[0].Pos
+			heap.Fix(&cs, 0)
 			continue
 		}
+		if scanned == s.cfg.MaxListScan || len(out) > limit {
+			break
+		}
+		te := c.buf[0]
+		c.buf, c.below = c.buf[1:], te.Pos
+		if len(c.buf) > 0 {
+			c.head = c.buf[0].Pos
+		} else {
+			c.head = te.Pos - 1
+		}
+		if c.head == 0 {
+			heap.Pop(&cs)
+		} else {
+			heap.Fix(&cs, 0)
+		}
+		scanned++
+		v, err := s.evaluate(ctx, userID, te.Event)
 		if err != nil {
-			return nil, false, fmt.Errorf("notifications: list: %w", err)
-		}
-		n := Notification{RoomID: l.roomID, Event: info.Event, Actions: json.RawMessage(l.actions), TS: l.ts, Read: read[i], Pos: l.pos}
-		if info.RedactedBy != "" {
-			if n.RedactedBy, err = s.applyingRedaction(ctx, info.Event, info.RedactedBy); err != nil {
-				return nil, false, fmt.Errorf("notifications: list: %w", err)
+			if ctx.Err() != nil {
+				return nil, 0, ctx.Err()
 			}
+			s.cfg.Logf("notifications: skipping an event for %s: %v", userID, err)
+			continue
 		}
-		out = append(out, n)
+		if !v.notifies() || onlyHighlight && !v.highlight {
+			continue
+		}
+		m, ok := marks[c.roomID]
+		if !ok {
+			err := s.withReadState(ctx, userID, c.roomID, func(st *readState) {
+				m = readMarks{floor: st.floor, markers: maps.Clone(st.markers), own: maps.Clone(st.own)}
+			})
+			if err != nil {
+				return nil, 0, err
+			}
+			marks[c.roomID] = m
+		}
+		actions, err := json.Marshal(v.actions)
+		if err != nil {
+			return nil, 0, err
+		}
+		out = append(out, Notification{RoomID: c.roomID, Event: te.Event, Actions: actions,
+			TS: te.Event.OriginServerTS(), Read: m.read(te.Pos, v.thread), Pos: te.Pos})
 	}
-	return out, more, nil
+	var next uint64
+	switch {
+	case len(out) > limit:
+		// One more was found: the next page starts below the last
+		// returned.
+		out = out[:limit]
+		next = out[limit-1].Pos
+	case cs.Len() > 0:
+		// The scan stopped early: every event at or above the lowest
+		// position scanned was looked at.
+		next = cs.lowestScanned()
+	}
+	for i := range out {
+		if err := s.redaction(ctx, &out[i]); err != nil {
+			return nil, 0, err
+		}
+	}
+	return out, next, nil
 }
 
-// listPage reads up to limit of the user's list entries below from (any,
-// when from is 0), newest first, and whether more remain. The chunks are
-// ordered by their smallest position, and positions, committed out of
-// order across rooms, make them overlap: it reads them newest first until
-// it holds limit+1 entries and no chunk further on can hold one newer than
-// the oldest of those. Every chunk further on starts at or before the next
-// one, so it ends at most the list's span after that.
-func listPage(tx persist.Tx, userID string, from uint64, limit int, onlyHighlight bool) (page []listEntry, more bool, err error) {
-	st, err := readListState(tx, userID)
-	if err != nil {
-		return nil, false, err
-	}
-	opts := persist.IterOptions{Prefix: listPrefix(userID), Reverse: true}
-	if from > 0 {
-		// Chunks that start at from or later hold nothing below it.
-		opts.End = binary.BigEndian.AppendUint64(listPrefix(userID), from)
-	}
-	limit = max(limit, 0)
-	newestFirst := func(a, b listEntry) int { return cmp.Compare(b.pos, a.pos) }
-	it := tx.Iterate(opts)
-	defer it.Close()
-	for it.Next() {
-		lo, _, err := listKeyRange(it.Key())
-		if err != nil {
-			return nil, false, err
-		}
-		if len(page) > limit {
-			slices.SortFunc(page, newestFirst)
-			page = page[:limit+1]
-			if lo+st.span < page[limit].pos {
-				break
-			}
-		}
-		entries, err := decodeListChunk(it.Value())
-		if err != nil {
-			return nil, false, fmt.Errorf("list chunk %q: %w", it.Key(), err)
-		}
-		for _, l := range entries {
-			if (from == 0 || l.pos < from) && (!onlyHighlight || l.highlight) {
-				page = append(page, l)
-			}
-		}
-	}
-	if err := it.Err(); err != nil {
-		return nil, false, err
-	}
-	slices.SortFunc(page, newestFirst)
-	if len(page) > limit {
-		page, more = page[:limit], true
-	}
-	return page, more, nil
+// cursor is the walk backwards through one room's timeline.
+type cursor struct {
+	roomID string
+	// head bounds the position of the room's next event: exact once buf
+	// holds it.
+	head uint64
+	// below is the position the walk continues below; buf holds the
+	// events read but not yet taken, newest first.
+	below uint64
+	buf   []room.TimelineEvent
 }
 
-// readFlags reports, for each entry, whether the user has read past it:
-// whether its position is at most the further of their unthreaded
-// marker and their marker for its thread.
-func readFlags(tx persist.Tx, userID string, page []listEntry) ([]bool, error) {
-	t := newTxState(tx)
-	read := make([]bool, len(page))
-	for i, l := range page {
-		st := t.state(userID, l.roomID)
-		upTo, err := t.marker(st, "")
-		if err != nil {
-			return nil, err
-		}
-		p, err := t.marker(st, l.thread)
-		if err != nil {
-			return nil, err
-		}
-		read[i] = l.pos <= max(upTo, p)
+// cursors is a max-heap of cursors by head.
+type cursors []*cursor
+
+func (cs cursors) Len() int           { return len(cs) }
+func (cs cursors) Less(i, j int) bool { return cs[i].head > cs[j].head }
+func (cs cursors) Swap(i, j int)      { cs[i], cs[j] = cs[j], cs[i] }
+func (cs *cursors) Push(x any)        { *cs = append(*cs, x.(*cursor)) }
+func (cs *cursors) Pop() any {
+	old := *cs
+	c := old[len(old)-1]
+	*cs = old[:len(old)-1]
+	return c
+}
+
+// lowestScanned returns the position below which no room was scanned: one
+// more than the highest position any room has left.
+func (cs cursors) lowestScanned() uint64 {
+	return cs[0].head + 1
+}
+
+// redaction sets n.RedactedBy when a redaction applies to n's event.
+func (s *Service) redaction(ctx context.Context, n *Notification) error {
+	info, err := s.cfg.Rooms.Info(ctx, n.Event.ID())
+	if err != nil || info.RedactedBy == "" {
+		return err
 	}
-	return read, nil
+	n.RedactedBy, err = s.applyingRedaction(ctx, info.Event, info.RedactedBy)
+	return err
 }
 
 // applyingRedaction returns the redaction redactionID if it applies to ev:
@@ -152,6 +202,9 @@ func readFlags(tx persist.Tx, userID string, page []listEntry) ([]bool, error) {
 // redact level.
 func (s *Service) applyingRedaction(ctx context.Context, ev *event.PDU, redactionID string) (*event.PDU, error) {
 	info, err := s.cfg.Rooms.Info(ctx, redactionID)
+	if errors.Is(err, room.ErrUnknownEvent) {
+		return nil, nil
+	}
 	if err != nil || !info.InTimeline {
 		return nil, err
 	}

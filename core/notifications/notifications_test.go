@@ -5,11 +5,13 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
+	"slices"
 	"strings"
 	"testing"
 
 	"hearth/core/matrixerr"
 	"hearth/core/pushrules"
+	"hearth/persist/memory"
 )
 
 func TestCountsRiseAndResetOnReceipt(t *testing.T) {
@@ -69,23 +71,37 @@ func TestCountsRiseAndResetOnReceipt(t *testing.T) {
 	}
 }
 
-func TestReceiptBeforeEvaluation(t *testing.T) {
+func TestReceiptBeforeFirstCounts(t *testing.T) {
 	e := newEnv(t)
 	ctx := context.Background()
 	r := e.createRoom(bob)
-	e.manual = true
-	ev, pos := e.text(r, alice, "hi")
-	// The receipt arrives before the worker has seen the event.
+	_, pos := e.text(r, alice, "hi")
+	// The receipt arrives before anything asked for bob's counts.
 	if err := e.svc.MarkRead(ctx, bob, r, "", pos); err != nil {
 		t.Fatal(err)
 	}
-	e.svc.Observe(ctx, ev, pos)
 	if got := e.counts(bob, r); got != [2]int{0, 0} {
-		t.Fatalf("event read before evaluation counted: %v", got)
+		t.Fatalf("event read before the first Counts counted: %v", got)
 	}
 	list, _, err := e.svc.List(ctx, bob, 0, 10, false)
 	if err != nil || len(list) != 1 || !list[0].Read {
 		t.Fatalf("list %+v %v", list, err)
+	}
+}
+
+func TestNothingWrittenOnSend(t *testing.T) {
+	e := newEnv(t)
+	r := e.createRoom(bob, carol)
+	before := e.updates.n.Load()
+	for range 5 {
+		e.text(r, alice, "hello")
+	}
+	e.counts(bob, r)
+	if _, _, err := e.svc.List(context.Background(), carol, 0, 10, false); err != nil {
+		t.Fatal(err)
+	}
+	if n := e.updates.n.Load() - before; n != 0 {
+		t.Fatalf("%d Updates for sends, Counts and List, want 0", n)
 	}
 }
 
@@ -220,13 +236,13 @@ func TestList(t *testing.T) {
 		ev, _ := e.send(r, alice, content)
 		ids = append(ids, ev.ID())
 	}
-	page, more, err := e.svc.List(ctx, bob, 0, 2, false)
-	if err != nil || !more || len(page) != 2 || page[0].Event.ID() != ids[4] || page[1].Event.ID() != ids[3] {
-		t.Fatalf("first page %+v more %v err %v", page, more, err)
+	page, next, err := e.svc.List(ctx, bob, 0, 2, false)
+	if err != nil || next == 0 || len(page) != 2 || page[0].Event.ID() != ids[4] || page[1].Event.ID() != ids[3] {
+		t.Fatalf("first page %+v next %v err %v", page, next, err)
 	}
-	page, more, err = e.svc.List(ctx, bob, page[1].Pos, 10, false)
-	if err != nil || more || len(page) != 3 || page[0].Event.ID() != ids[2] {
-		t.Fatalf("second page %+v more %v err %v", page, more, err)
+	page, next, err = e.svc.List(ctx, bob, next, 10, false)
+	if err != nil || next != 0 || len(page) != 3 || page[0].Event.ID() != ids[2] {
+		t.Fatalf("second page %+v next %v err %v", page, next, err)
 	}
 	hl, _, err := e.svc.List(ctx, bob, 0, 10, true)
 	if err != nil || len(hl) != 3 || hl[0].Event.ID() != ids[4] || hl[2].Event.ID() != ids[0] {
@@ -239,14 +255,57 @@ func TestList(t *testing.T) {
 	if hl[0].TS != e.now.UnixMilli() || hl[0].Read {
 		t.Fatalf("entry %+v", hl[0])
 	}
-	// About MaxStored entries are kept: whole batches are dropped while
-	// at least MaxStored remain, so at most one batch (of up to 60) more.
-	for range 60 {
-		e.text(r, alice, "flood")
+}
+
+// TestListScanBound checks that a List that stops at MaxListScan events
+// returns what it found and a next position from which the following
+// pages find the rest, across rooms, newest first.
+func TestListScanBound(t *testing.T) {
+	e := newEnvOn(t, memory.New(), Config{MaxListScan: 7})
+	ctx := context.Background()
+	a := e.createRoom(bob)
+	b := e.createRoom(bob)
+	var want []uint64
+	for i := range 30 {
+		r, sender := a, alice
+		if i%3 == 0 {
+			r = b
+		}
+		if i%4 == 0 {
+			// Bob's own events notify nobody.
+			sender = bob
+		}
+		_, p := e.text(r, sender, "hello")
+		if sender != bob {
+			want = append(want, p)
+		}
 	}
-	all, _, err := e.svc.List(ctx, bob, 0, 1000, false)
-	if err != nil || len(all) < 50 || len(all) > 60 {
-		t.Fatalf("kept %d, want 50 to 60 (%v)", len(all), err)
+	slices.Reverse(want)
+	var got []uint64
+	var from uint64
+	pages := 0
+	for {
+		page, next, err := e.svc.List(ctx, bob, from, 5, false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		pages++
+		for _, n := range page {
+			got = append(got, n.Pos)
+		}
+		if next == 0 {
+			break
+		}
+		if from != 0 && next >= from || pages > 100 {
+			t.Fatalf("next %d after from %d", next, from)
+		}
+		from = next
+	}
+	if !slices.Equal(got, want) {
+		t.Fatalf("listed %v, want %v", got, want)
+	}
+	if pages < 6 {
+		t.Fatalf("%d pages: the scan bound did not stop any", pages)
 	}
 }
 

@@ -1,310 +1,237 @@
 package notifications
 
 import (
-	"bytes"
 	"context"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"slices"
+	"sync"
 
+	"hearth/core/room"
 	"hearth/persist"
 )
 
-// readState is one (user, room)'s unread state within one transaction:
-// read from the store at most once, changed in memory in event order, and
-// written back once by txState.flush.
-type readState struct {
-	user, room string
-	// markers are the read markers loaded so far: a few at most, the
-	// unthreaded one and those of the threads seen.
-	markers []readMarker
-	// moved is set when this transaction moved a marker; minOld bounds
-	// the positions of the stored entries the moves read from below.
-	moved  bool
-	minOld uint64
-	// n and h are the unread counts once countsLoaded; countsChanged
-	// when they need writing.
-	countsLoaded, countsChanged bool
-	n, h                        int64
-	// added are the entries this transaction adds that are still unread.
-	added []unreadEntry
-}
-
-// readMarker is one read marker of a readState.
-type readMarker struct {
+// hit is one unread notification.
+type hit struct {
+	pos       uint64
 	thread    string
-	pos, orig uint64 // now, and as stored before the transaction
-	moved     bool   // by this transaction
+	highlight bool
 }
 
-func (st *readState) find(thread string) *readMarker {
-	for i := range st.markers {
-		if st.markers[i].thread == thread {
-			return &st.markers[i]
+// readState is what walking one user's room found: how far the user has
+// read and what is unread. mu guards every field but accounted, which
+// belongs to the cache.
+type readState struct {
+	mu sync.Mutex
+	// loaded is set once the walk's start is known; gen is the cache
+	// generation under which markers were last read.
+	loaded bool
+	gen    uint64
+	// walked is the position up to which every event is accounted for.
+	walked uint64
+	readMarks
+	// unread are the notifications not read, oldest first; highlights
+	// counts those that highlight.
+	unread     []hit
+	highlights int
+
+	accounted int
+}
+
+// readMarks is what tells whether the user has read an event.
+type readMarks struct {
+	// floor is the position up to which every event counts as read:
+	// where the walk started, or a stored floor.
+	floor uint64
+	// markers are the stored read markers by thread, "" unthreaded.
+	markers map[string]uint64
+	// own is the position of the user's latest event per thread, among
+	// those walked.
+	own map[string]uint64
+}
+
+// read reports whether the user has read an event at pos in thread.
+func (st *readMarks) read(pos uint64, thread string) bool {
+	return pos <= st.floor || pos <= st.markers[""] || pos <= st.markers[thread] || pos <= st.own[thread]
+}
+
+// dropRead drops the unread notifications that are now read.
+func (st *readState) dropRead() {
+	st.unread = slices.DeleteFunc(st.unread, func(h hit) bool { return st.read(h.pos, h.thread) })
+	st.highlights = 0
+	for _, h := range st.unread {
+		if h.highlight {
+			st.highlights++
 		}
 	}
-	return nil
 }
 
-// isRead reports whether an entry unread before the transaction is read
-// by the markers it moved: markers it did not move cannot read it.
-func (st *readState) isRead(e unreadEntry) bool {
-	for _, m := range st.markers {
-		if m.moved && e.pos <= m.pos && (m.thread == "" || m.thread == e.thread) {
-			return true
-		}
-	}
-	return false
-}
-
-// txState is the unread state a transaction changes, by (user, room).
-// The evaluator applies a whole batch of events to one, and MarkRead a
-// single receipt, so that the logic exists once.
-type txState struct {
-	tx    persist.Tx
-	rooms map[userRoom]*readState
-	order []*readState // in the order first touched, so writes are deterministic
-}
-
-type userRoom struct{ user, room string }
-
-func newTxState(tx persist.Tx) *txState {
-	return &txState{tx: tx, rooms: make(map[userRoom]*readState)}
-}
-
-func (t *txState) state(userID, roomID string) *readState {
-	k := userRoom{userID, roomID}
-	st := t.rooms[k]
-	if st == nil {
-		st = &readState{user: userID, room: roomID}
-		t.rooms[k] = st
-		t.order = append(t.order, st)
-	}
-	return st
-}
-
-// marker returns the user's read marker for a thread, loading it once.
-func (t *txState) marker(st *readState, thread string) (uint64, error) {
-	if m := st.find(thread); m != nil {
-		return m.pos, nil
-	}
-	raw, err := getOptional(t.tx, readKey(st.user, st.room, thread))
-	if err != nil {
-		return 0, err
-	}
-	p, err := uint64Value(raw)
-	if err != nil {
-		return 0, err
-	}
-	st.markers = append(st.markers, readMarker{thread: thread, pos: p, orig: p})
-	return p, nil
-}
-
-// addCounts adds to the user's counts in the room, loading them once.
-func (t *txState) addCounts(st *readState, dn, dh int64) error {
-	if !st.countsLoaded {
-		n, h, err := counts(t.tx, st.user, st.room)
-		if err != nil {
-			return err
-		}
-		st.n, st.h, st.countsLoaded = n, h, true
-	}
-	st.n, st.h = max(st.n+dn, 0), max(st.h+dh, 0)
-	st.countsChanged = true
-	return nil
-}
-
-func highlights(e unreadEntry) int64 {
-	if e.highlight {
-		return 1
-	}
-	return 0
-}
-
-// notify records a notification for the user at pos in the room's
-// thread, as unread unless the user has read past it.
-func (t *txState) notify(userID, roomID, thread string, pos uint64, highlight bool) error {
-	st := t.state(userID, roomID)
-	read, err := t.marker(st, "")
-	if err != nil {
-		return err
-	}
-	if thread != "" {
-		p, err := t.marker(st, thread)
-		if err != nil {
-			return err
-		}
-		read = max(read, p)
-	}
-	if pos <= read {
-		return nil
-	}
-	e := unreadEntry{pos: pos, thread: thread, highlight: highlight}
-	st.added = append(st.added, e)
-	return t.addCounts(st, 1, highlights(e))
-}
-
-// markRead moves the user's read marker for a thread ("" for an
-// unthreaded receipt, which covers every thread) to pos, if that is
-// further. The entries it reads are dropped at once from those added in
-// this transaction, and by flush from the stored ones.
-func (t *txState) markRead(userID, roomID, thread string, pos uint64) error {
-	st := t.state(userID, roomID)
-	old, err := t.marker(st, thread)
-	if err != nil {
-		return err
-	}
-	if pos <= old {
-		return nil
-	}
-	// The stored entries this move reads lie above the thread's marker
-	// and the unthreaded one as they were before the transaction.
-	if _, err := t.marker(st, ""); err != nil {
-		return err
-	}
-	floor := max(st.find("").orig, st.find(thread).orig)
-	if !st.moved {
-		st.moved, st.minOld = true, floor
-	}
-	st.minOld = min(st.minOld, floor)
-	m := st.find(thread)
-	m.pos, m.moved = pos, true
-	var dn, dh int64
-	st.added = slices.DeleteFunc(st.added, func(e unreadEntry) bool {
-		if (thread == "" || e.thread == thread) && e.pos <= pos {
-			dn, dh = dn-1, dh-highlights(e)
-			return true
-		}
-		return false
-	})
-	if dn == 0 {
-		return nil
-	}
-	return t.addCounts(st, dn, dh)
-}
-
-// flush writes every changed (user, room): the entries the moved markers
-// read dropped from the stored chunks, the moved markers, one chunk of the
-// entries added and still unread, and the counts.
-func (t *txState) flush() error {
-	for _, st := range t.order {
-		if st.moved {
-			if err := t.dropRead(st); err != nil {
-				return err
-			}
-			for _, m := range st.markers {
-				if !m.moved {
-					continue
-				}
-				if err := t.tx.Set(readKey(st.user, st.room, m.thread), binary.BigEndian.AppendUint64(nil, m.pos)); err != nil {
-					return err
-				}
-			}
-		}
-		if len(st.added) > 0 {
-			sortUnread(st.added)
-			key := unreadKey(st.user, st.room, st.added[len(st.added)-1].pos)
-			if err := t.tx.Set(key, encodeUnreadChunk(st.added)); err != nil {
-				return err
-			}
-		}
-		if st.countsChanged {
-			if err := putCounts(t.tx, st.user, st.room, st.n, st.h); err != nil {
-				return err
-			}
-		}
-	}
-	return nil
-}
-
-// chunkRewrite is a change to one stored unread chunk: deleted, or
-// rewritten under a key of its new largest position.
-type chunkRewrite struct {
-	old, new []byte
-	keep     []unreadEntry
-}
-
-// dropRead drops the stored entries that the markers moved in this
-// transaction read, and takes them off the counts. Every entry they read
-// lies above minOld (entries up to a marker were dropped when it passed
-// them, and none is stored behind one), so does every key of a chunk
-// holding one, being the chunk's largest position:
-// the walk starts there, and never passes the deletion markers that a
-// log-structured store (badger) keeps for the chunks dropped before until
-// it compacts.
-func (t *txState) dropRead(st *readState) error {
-	it := t.tx.Iterate(persist.IterOptions{Prefix: unreadPrefix(st.user, st.room),
-		Start: unreadKey(st.user, st.room, st.minOld+1)})
-	defer it.Close()
-	var changes []chunkRewrite
-	var dn, dh int64
-	for it.Next() {
-		entries, err := decodeUnreadChunk(it.Value())
-		if err != nil {
-			return fmt.Errorf("unread chunk %q: %w", it.Key(), err)
-		}
-		stored := len(entries)
-		keep := slices.DeleteFunc(entries, func(e unreadEntry) bool {
-			if st.isRead(e) {
-				dn, dh = dn-1, dh-highlights(e)
-				return true
-			}
-			return false
-		})
-		if len(keep) == stored {
-			continue
-		}
-		c := chunkRewrite{old: it.Key(), keep: keep}
-		if len(keep) > 0 {
-			_, hi := posRange(keep, func(e unreadEntry) uint64 { return e.pos })
-			c.new = unreadKey(st.user, st.room, hi)
-		}
-		changes = append(changes, c)
-	}
-	if err := it.Err(); err != nil {
-		return err
-	}
-	it.Close()
-	for _, c := range changes {
-		if c.new == nil || !bytes.Equal(c.new, c.old) {
-			if err := t.tx.Delete(c.old); err != nil {
-				return err
-			}
-		}
-		if c.new != nil {
-			if err := t.tx.Set(c.new, encodeUnreadChunk(c.keep)); err != nil {
-				return err
-			}
-		}
-	}
-	if dn == 0 {
-		return nil
-	}
-	return t.addCounts(st, dn, dh)
-}
-
-// counts reads the user's unread counts in a room.
-func counts(tx persist.Tx, userID, roomID string) (n, h int64, err error) {
-	raw, err := getOptional(tx, countKey(userID, roomID))
+// apply accounts for the event at pos, walked forward, that meant v,
+// keeping at most maxUnread notifications.
+func (st *readState) apply(pos uint64, v verdict, maxUnread int) {
+	st.walked = max(st.walked, pos)
 	switch {
-	case err != nil:
-		return 0, 0, err
-	case raw == nil:
-		return 0, 0, nil
-	case len(raw) != 16:
-		return 0, 0, fmt.Errorf("%w: counts %x", errCorrupt, raw)
+	case v.own:
+		// Sending an event reads its thread up to it, as the spec's
+		// "Marking notifications as read" says.
+		st.own[v.thread] = pos
+		st.dropRead()
+	case v.notifies() && !st.read(pos, v.thread):
+		st.unread = append(st.unread, hit{pos: pos, thread: v.thread, highlight: v.highlight})
+		if v.highlight {
+			st.highlights++
+		}
+		if len(st.unread) > maxUnread {
+			// Only the newest notifications count: the oldest one
+			// now counts as read, and so does everything before it.
+			st.floor = st.unread[0].pos
+			if st.unread[0].highlight {
+				st.highlights--
+			}
+			st.unread = st.unread[1:]
+		}
 	}
-	return int64(binary.BigEndian.Uint64(raw)), int64(binary.BigEndian.Uint64(raw[8:])), nil
 }
 
-// putCounts stores the user's counts in a room, deleting the record when
-// both are zero.
-func putCounts(tx persist.Tx, userID, roomID string, n, h int64) error {
-	if n == 0 && h == 0 {
-		return tx.Delete(countKey(userID, roomID))
+// floorWith returns the position up to which the user has read
+// everything, as far as st knows, once their marker for thread is at pos.
+func (st *readState) floorWith(thread string, pos uint64) uint64 {
+	for _, h := range st.unread {
+		if !(h.pos <= pos && (thread == "" || thread == h.thread)) {
+			return h.pos - 1
+		}
 	}
-	v := binary.BigEndian.AppendUint64(nil, uint64(n))
-	return tx.Set(countKey(userID, roomID), binary.BigEndian.AppendUint64(v, uint64(h)))
+	return st.walked
+}
+
+// Counts returns the user's unread notifications and highlights in a room,
+// for the unread_notifications of /sync: notifications the user has not
+// read past with a receipt or an event of their own. It evaluates the
+// events up to the room's position at the call, so an event and its count
+// appear in the same /sync response; it only evaluates the events that
+// arrived since the user's previous call, when that is still cached.
+func (s *Service) Counts(ctx context.Context, userID, roomID string) (notifications, highlights int, err error) {
+	err = s.withReadState(ctx, userID, roomID, func(st *readState) {
+		notifications, highlights = len(st.unread), st.highlights
+	})
+	if err != nil {
+		return 0, 0, fmt.Errorf("notifications: counts of %s in %s: %w", userID, roomID, err)
+	}
+	return notifications, highlights, nil
+}
+
+// withReadState calls fn with the user's read state in the room, with its
+// lock held, once it has read the current markers and walked up to the
+// room's latest event.
+func (s *Service) withReadState(ctx context.Context, userID, roomID string, fn func(*readState)) error {
+	key := userRoom{userID, roomID}
+	st := s.unread.get(key)
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	if gen := s.unread.generation(key); !st.loaded || st.gen != gen {
+		if err := s.loadMarkers(ctx, userID, roomID, st); err != nil {
+			return err
+		}
+		st.gen = gen
+	}
+	last, err := s.cfg.Rooms.LastPos(ctx, roomID)
+	if err != nil {
+		return err
+	}
+	if last > st.walked {
+		err := s.walk(ctx, userID, roomID, st)
+		s.unread.resize(key, st, len(st.unread))
+		if err != nil {
+			return err
+		}
+	}
+	fn(st)
+	return nil
+}
+
+// loadMarkers reads the user's markers and floor in the room into st.
+// The first time, it also places the walk's start: at the floor, the
+// unthreaded marker, or the user's latest membership event, whichever is
+// latest. That event is their own: it reads the main timeline before it,
+// and the user was not joined before they joined.
+func (s *Service) loadMarkers(ctx context.Context, userID, roomID string, st *readState) error {
+	var floor uint64
+	err := s.cfg.Store.View(ctx, func(tx persist.Tx) error {
+		var err error
+		if st.markers, err = readMarkers(tx, userID, roomID); err != nil {
+			return err
+		}
+		floor, err = getUint64(tx, floorKey(userID, roomID))
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	st.floor = max(st.floor, floor)
+	if st.loaded {
+		st.dropRead()
+		return nil
+	}
+	m, err := s.cfg.Rooms.MembershipOf(ctx, userID, roomID)
+	if err != nil {
+		return err
+	}
+	if m.Pos > 0 {
+		st.floor = max(st.floor, m.Pos-1)
+	}
+	st.floor = max(st.floor, st.markers[""])
+	st.walked, st.own, st.loaded = st.floor, make(map[string]uint64), true
+	return nil
+}
+
+// Walk page sizes: a walk usually meets a few new events; a long one
+// reads larger pages.
+const (
+	firstPage = 64
+	maxPage   = 1024
+)
+
+// walk evaluates the room's events after st.walked for the user, oldest
+// first, at most Config.MaxWalk of them: when more arrived, it forgets
+// what it knew and starts MaxWalk events before the end.
+func (s *Service) walk(ctx context.Context, userID, roomID string, st *readState) error {
+	// The newest events first, down to the walked position, so that a
+	// long gap costs MaxWalk events and no more.
+	var evs []room.TimelineEvent
+	var from uint64
+	page := firstPage
+	for len(evs) <= s.cfg.MaxWalk {
+		limit := min(page, s.cfg.MaxWalk+1-len(evs))
+		got, err := s.cfg.Rooms.Timeline(ctx, roomID, from, st.walked+1, true, limit)
+		if err != nil {
+			return err
+		}
+		evs = append(evs, got...)
+		if len(got) < limit || len(evs) > s.cfg.MaxWalk {
+			break
+		}
+		from = got[len(got)-1].Pos
+		page = min(page*4, maxPage)
+	}
+	if len(evs) > s.cfg.MaxWalk {
+		evs = evs[:s.cfg.MaxWalk]
+		oldest := evs[len(evs)-1].Pos
+		st.walked, st.floor = oldest-1, oldest-1
+		st.own, st.unread, st.highlights = make(map[string]uint64), st.unread[:0], 0
+	}
+	for i := len(evs) - 1; i >= 0; i-- {
+		te := evs[i]
+		v, err := s.evaluate(ctx, userID, te.Event)
+		if err != nil {
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			s.cfg.Logf("notifications: skipping an event for %s: %v", userID, err)
+		}
+		st.apply(te.Pos, v, s.cfg.MaxWalk)
+	}
+	return nil
 }
 
 // MarkRead records that the user has read the room up to the event at
@@ -314,39 +241,96 @@ func putCounts(tx persist.Tx, userID, roomID string, n, h int64) error {
 // as unread. A marker behind the current one changes nothing, so m.read and
 // m.read.private may both call it: the one further ahead wins. The receipts
 // code calls it before storing an m.read or m.read.private receipt.
+//
+// When the user's read state in the room is cached, MarkRead also stores
+// the floor below which everything is then read, so that a walk with
+// nothing cached starts there rather than at an old unthreaded marker.
 func (s *Service) MarkRead(ctx context.Context, userID, roomID, thread string, pos uint64) error {
+	key := userRoom{userID, roomID}
+	var floor uint64
+	if st := s.unread.peek(key); st != nil {
+		st.mu.Lock()
+		if st.loaded {
+			floor = st.floorWith(thread, pos)
+		}
+		st.mu.Unlock()
+	}
+	var moved bool
 	err := s.cfg.Store.Update(ctx, func(tx persist.Tx) error {
-		t := newTxState(tx)
-		if err := t.markRead(userID, roomID, thread, pos); err != nil {
+		moved = false
+		old, err := getUint64(tx, readKey(userID, roomID, thread))
+		if err != nil || pos <= old {
 			return err
 		}
-		return t.flush()
+		moved = true
+		if err := tx.Set(readKey(userID, roomID, thread), binary.BigEndian.AppendUint64(nil, pos)); err != nil {
+			return err
+		}
+		unthreaded := pos
+		if thread != "" {
+			if unthreaded, err = getUint64(tx, readKey(userID, roomID, "")); err != nil {
+				return err
+			}
+		} else if err := dropMarkersUpTo(tx, userID, roomID, pos); err != nil {
+			// Thread markers it passes no longer mean anything.
+			return err
+		}
+		stored, err := getUint64(tx, floorKey(userID, roomID))
+		if err != nil || floor <= stored || floor <= unthreaded {
+			return err
+		}
+		return tx.Set(floorKey(userID, roomID), binary.BigEndian.AppendUint64(nil, floor))
 	})
+	if moved {
+		s.unread.bump(key)
+	}
 	if err != nil {
 		return fmt.Errorf("notifications: mark read: %w", err)
 	}
 	return nil
 }
 
-// Counts returns the user's unread notifications and highlights in a room,
-// for the unread_notifications of /sync: notifications the user has not
-// read past with a receipt or an event of their own. It first waits, at
-// most Config.MaxWait, for the room's events already observed to be
-// evaluated, so that an event and its count normally appear in the same
-// /sync response; it never waits for other rooms. When the wait runs out
-// it answers with the counts as they are, and Config.Wake names the user
-// once the room's evaluation moves.
-func (s *Service) Counts(ctx context.Context, userID, roomID string) (notifications, highlights int, err error) {
-	if err := s.waitRoom(ctx, userID, roomID); err != nil {
-		return 0, 0, err
+// readMarkers reads the user's read markers in a room, by thread.
+func readMarkers(tx persist.Tx, userID, roomID string) (map[string]uint64, error) {
+	markers := make(map[string]uint64)
+	prefix := readPrefix(userID, roomID)
+	it := tx.Iterate(persist.IterOptions{Prefix: prefix})
+	defer it.Close()
+	for it.Next() {
+		p, err := uint64Value(it.Value())
+		if err != nil {
+			return nil, err
+		}
+		markers[string(it.Key()[len(prefix):])] = p
 	}
-	var n, h int64
-	err = s.cfg.Store.View(ctx, func(tx persist.Tx) error {
-		n, h, err = counts(tx, userID, roomID)
-		return err
-	})
+	return markers, it.Err()
+}
+
+// dropMarkersUpTo deletes the user's thread markers in a room at or
+// before pos.
+func dropMarkersUpTo(tx persist.Tx, userID, roomID string, pos uint64) error {
+	markers, err := readMarkers(tx, userID, roomID)
 	if err != nil {
-		return 0, 0, fmt.Errorf("notifications: counts: %w", err)
+		return err
 	}
-	return int(n), int(h), nil
+	for t, p := range markers {
+		if t != "" && p <= pos {
+			if err := tx.Delete(readKey(userID, roomID, t)); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// getUint64 reads a value of one big-endian number, 0 when absent.
+func getUint64(tx persist.Tx, key []byte) (uint64, error) {
+	raw, err := tx.Get(key)
+	if errors.Is(err, persist.ErrNotFound) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, err
+	}
+	return uint64Value(raw)
 }

@@ -49,20 +49,18 @@ func newEnv(t *testing.T) *env {
 	store := memory.New()
 	var err error
 	e.dag, err = room.New(ctx, room.Config{ServerName: server, Key: apitest.Key(t), Store: store, Now: e.clock,
-		Rand:       apitest.Seeded(1),
-		OnAccepted: func(a room.Added) { e.svc.Observe(context.Background(), a.Event, a.Pos) }})
+		Rand: apitest.Seeded(1)})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if e.ad, err = accountdata.New(ctx, accountdata.Config{Store: store, Wake: e.ntf.Wake, Defaults: notifications.AccountDataDefaults}); err != nil {
 		t.Fatal(err)
 	}
-	e.svc, err = notifications.New(notifications.Config{ServerName: server, Store: store, Rooms: e.dag, AccountData: e.ad, Now: e.clock,
+	e.svc, err = notifications.New(notifications.Config{ServerName: server, Store: store, Rooms: e.dag, AccountData: e.ad,
 		Logf: func(f string, args ...any) { t.Errorf(f, args...) }})
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(e.svc.Close)
 	e.eph, err = ephemeral.New(ctx, ephemeral.Config{Store: store, Now: e.clock, Wake: e.ntf.Wake,
 		Rooms: ephemeral.NewDAGRooms(e.dag, server), Events: e.dag, AccountData: e.ad, Read: e.svc})
 	if err != nil {
@@ -128,13 +126,9 @@ func (e *env) send(roomID, sender string, content any) string {
 	return ev.ID()
 }
 
-// counts returns the user's counts once every event sent so far has been
-// evaluated (the service evaluates in the background).
+// counts returns the user's counts.
 func (e *env) counts(user, roomID string) [2]int {
 	e.t.Helper()
-	if err := e.svc.Flush(context.Background()); err != nil {
-		e.t.Fatal(err)
-	}
 	n, h, err := e.svc.Counts(context.Background(), user, roomID)
 	if err != nil {
 		e.t.Fatal(err)

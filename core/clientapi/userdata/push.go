@@ -204,7 +204,7 @@ func (h *Handlers) getNotifications(w http.ResponseWriter, r *http.Request, c cl
 	}
 	limit = max(min(limit, maxNotificationsLimit), 1)
 	only := q.Get("only")
-	list, more, err := h.cfg.Notifications.List(r.Context(), c.UserID, from, int(limit), only == "highlight")
+	list, next, err := h.cfg.Notifications.List(r.Context(), c.UserID, from, int(limit), only == "highlight")
 	if err != nil {
 		writeError(w, err)
 		return
@@ -222,8 +222,8 @@ func (h *Handlers) getNotifications(w http.ResponseWriter, r *http.Request, c cl
 		}
 		out.Notifications = append(out.Notifications, notificationJSON{Actions: n.Actions, Event: ev, Read: n.Read, RoomID: n.RoomID, TS: n.TS})
 	}
-	if more && len(list) > 0 {
-		out.NextToken = strconv.FormatUint(list[len(list)-1].Pos, 10)
+	if next > 0 {
+		out.NextToken = strconv.FormatUint(next, 10)
 	}
 	clientapi.WriteJSON(w, http.StatusOK, out)
 }

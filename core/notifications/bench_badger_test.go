@@ -1,0 +1,152 @@
+//go:build !js
+
+package notifications
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"testing"
+
+	"hearth/persist"
+	"hearth/persist/badger"
+)
+
+// badgerEnv is an env over a fresh badger store.
+func badgerEnv(b *testing.B) *env {
+	store, err := badger.Open(b.TempDir(), badger.WithLogger(nil))
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { store.Close() })
+	return newEnvOn(b, store, Config{})
+}
+
+// room33 makes a room of alice and 32 more local members, each with the
+// default push rules.
+func room33(e *env) (string, []string) {
+	members := make([]string, 0, 32)
+	for i := range 32 {
+		members = append(members, fmt.Sprintf("@u%d:%s", i, server))
+	}
+	return e.createRoom(members...), members
+}
+
+// send16 sends 16 messages at once, two from each of 8 members, as
+// cmd/bench's load does: the room DAG writes concurrent sends to one room
+// in shared commits.
+func send16(e *env, roomID string, members []string) {
+	var wg sync.WaitGroup
+	for i := range 16 {
+		wg.Go(func() { e.text(roomID, members[i%8], "hello everyone") })
+	}
+	wg.Wait()
+}
+
+// BenchmarkSend16Room33Badger sends 16 messages into a room of 33 local
+// members over badger: the shape of cmd/bench's load. ns/op is per batch
+// and is all the room DAG's: notifications read and write nothing when
+// events arrive (nwrites/msg and nreads/msg count the Service's store
+// operations, which stay 0). Compare with the old write-side
+// BenchmarkBatch33Badger, which was the notification work alone.
+func BenchmarkSend16Room33Badger(b *testing.B) {
+	e := badgerEnv(b)
+	ops := &opCountingStore{Store: e.svc.cfg.Store}
+	e.svc.cfg.Store = ops
+	r, members := room33(e)
+	b.ReportAllocs()
+	msgs := 0
+	for b.Loop() {
+		send16(e, r, members)
+		msgs += 16
+	}
+	b.ReportMetric(float64(ops.gets.Load()+ops.iters.Load())/float64(msgs), "nreads/msg")
+	b.ReportMetric(float64(ops.writes.Load())/float64(msgs), "nwrites/msg")
+}
+
+// BenchmarkCountsAfter16Badger is the read side of the same load: Counts
+// for one member after 16 new messages, with that member's previous
+// counts cached, as for a user who syncs continuously. ns/op is per
+// Counts; the sends are not timed.
+func BenchmarkCountsAfter16Badger(b *testing.B) {
+	e := badgerEnv(b)
+	r, members := room33(e)
+	ctx := context.Background()
+	user := members[20]
+	e.counts(user, r)
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		b.StopTimer()
+		send16(e, r, members)
+		b.StartTimer()
+		if n, _, err := e.svc.Counts(ctx, user, r); err != nil || n == 0 {
+			b.Fatalf("counts %d %v", n, err)
+		}
+	}
+}
+
+// BenchmarkCounts500RoomsBadger is a user's first sync after a restart:
+// Counts, with nothing cached, in each of 500 rooms (of 3 members) with 10
+// unread messages. ns/op is for all 500 rooms.
+func BenchmarkCounts500RoomsBadger(b *testing.B) {
+	e := badgerEnv(b)
+	rooms := make([]string, 500)
+	for i := range rooms {
+		rooms[i] = e.createRoom(bob, carol)
+	}
+	var wg sync.WaitGroup
+	for _, r := range rooms {
+		wg.Go(func() {
+			for range 10 {
+				e.text(r, alice, "hello")
+			}
+		})
+	}
+	wg.Wait()
+	ctx := context.Background()
+	b.ReportAllocs()
+	for b.Loop() {
+		e.restart()
+		for _, r := range rooms {
+			if n, _, err := e.svc.Counts(ctx, bob, r); err != nil || n != 10 {
+				b.Fatalf("counts %d %v", n, err)
+			}
+		}
+	}
+}
+
+// opCountingStore counts the reads (Get, iterator steps) and writes (Set,
+// Delete) of the transactions run through it.
+type opCountingStore struct {
+	persist.Store
+	gets, iters, writes atomic.Int64
+}
+
+func (c *opCountingStore) View(ctx context.Context, fn func(tx persist.Tx) error) error {
+	return c.Store.View(ctx, func(tx persist.Tx) error { return fn(&opCountingTx{tx, c}) })
+}
+
+func (c *opCountingStore) Update(ctx context.Context, fn func(tx persist.Tx) error) error {
+	return c.Store.Update(ctx, func(tx persist.Tx) error { return fn(&opCountingTx{tx, c}) })
+}
+
+type opCountingTx struct {
+	persist.Tx
+	c *opCountingStore
+}
+
+func (t *opCountingTx) Get(key []byte) ([]byte, error) { t.c.gets.Add(1); return t.Tx.Get(key) }
+func (t *opCountingTx) Set(key, value []byte) error    { t.c.writes.Add(1); return t.Tx.Set(key, value) }
+func (t *opCountingTx) Delete(key []byte) error        { t.c.writes.Add(1); return t.Tx.Delete(key) }
+func (t *opCountingTx) Iterate(o persist.IterOptions) persist.Iterator {
+	return &opCountingIter{t.Tx.Iterate(o), t.c}
+}
+
+type opCountingIter struct {
+	persist.Iterator
+	c *opCountingStore
+}
+
+func (it *opCountingIter) Next() bool { it.c.iters.Add(1); return it.Iterator.Next() }
