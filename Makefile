@@ -25,9 +25,20 @@ all: build wasm
 build:
 	$(GO) build -ldflags '$(LDFLAGS)' -o bin/hearth ./cmd/node
 
+# The browser module is built for size (issue 5: at most 3 MB gzip): no
+# symbol tables, and no inlining in hearth's own packages (about 240 KB of
+# gzip, at 1.2-1.4x the CPU in its micro-benchmarks under Node) nor in the
+# standard library's packages that net/http links but the browser node never
+# runs (TLS certificates, RSA and NIST curves) or runs off its hot path (fmt,
+# log/slog). See docs/benchmarks.md.
+WASM_GCFLAGS := -gcflags=hearth/...=-l -gcflags=crypto/internal/fips140/nistec/...=-l \
+	-gcflags=crypto/internal/fips140/bigmod=-l -gcflags=crypto/internal/fips140/rsa=-l \
+	-gcflags=math/big=-l -gcflags=encoding/asn1=-l -gcflags=crypto/x509/...=-l \
+	-gcflags=fmt=-l -gcflags=log/slog/...=-l
+
 ## wasm: the browser module web/hearth.wasm and Go's wasm_exec.js beside it
 wasm:
-	GOOS=js GOARCH=wasm $(GO) build -ldflags '$(LDFLAGS)' -o web/hearth.wasm ./cmd/wasm
+	GOOS=js GOARCH=wasm $(GO) build -trimpath -ldflags '-s -w $(LDFLAGS)' $(WASM_GCFLAGS) -o web/hearth.wasm ./cmd/wasm
 	cp "$(GOROOT)/lib/wasm/wasm_exec.js" web/wasm_exec.js
 
 ## run: build, then start hearth on 127.0.0.1 with its data in $(DATA)
