@@ -37,6 +37,7 @@ type clientAPI struct {
 	dag      *room.DAG
 	notifier *notify.Notifier
 	members  *ephemeral.DAGRooms
+	waker    *roomWaker
 	data     *accountdata.Store
 	eph      *ephemeral.Ephemeral
 	notif    *notifications.Service
@@ -76,6 +77,7 @@ func (s *Server) newClientAPI(ctx context.Context) (*clientAPI, error) {
 		return nil, err
 	}
 	c.members = ephemeral.NewDAGRooms(c.dag, cfg.ServerName)
+	c.waker = &roomWaker{members: c.members, wake: c.notifier.Wake, wakeAll: c.notifier.WakeAll, log: c.log}
 	if c.data, err = accountdata.New(ctx, accountdata.Config{
 		Store:        cfg.Store,
 		Wake:         c.notifier.Wake,
@@ -265,22 +267,7 @@ func (c *clientAPI) index(tx persist.Tx, a room.Added) error {
 // runs on its own goroutine so that it never waits for the lock held here.
 func (c *clientAPI) onAccepted(a room.Added) {
 	c.fed.accepted(a)
-	go c.wakeRoom(a)
-}
-
-// wakeRoom wakes the syncs of the room's local members, and of the target of
-// a membership change (an invitee is not a member yet).
-func (c *clientAPI) wakeRoom(a room.Added) {
-	users, err := c.members.JoinedLocalMembers(context.Background(), a.Event.RoomID())
-	if err != nil {
-		c.log("waking a room's members", "room", a.Event.RoomID(), "err", err)
-		c.notifier.WakeAll()
-		return
-	}
-	if k, ok := a.Event.StateKey(); ok && a.Event.Type() == "m.room.member" {
-		users = append(users, k)
-	}
-	c.notifier.Wake(users...)
+	c.waker.accepted(a)
 }
 
 // onDeviceDeleted drops what other areas keep per device.
