@@ -210,6 +210,9 @@ func measure(ctx context.Context, o options, servers []*server, res *results) er
 			if err := ctx.Err(); err != nil {
 				return fmt.Errorf("%s: the run took longer than -max %v", what, o.maxTotal)
 			}
+			if busy := settle(ctx, servers); len(busy) > 0 {
+				res.note("before %q on %s, still busy after %v: %s", what, s.name, maxSettle, strings.Join(busy, ", "))
+			}
 			logf("%-8s %s", s.name, what)
 			if err := f(s); err != nil {
 				return fmt.Errorf("%s: %s: %w", s.name, what, err)

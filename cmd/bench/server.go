@@ -247,3 +247,41 @@ func cpuTime(pid int) time.Duration {
 	}
 	return time.Duration(utime+stime) * time.Second / clockTicks
 }
+
+// Settling: a server may still be working after its phase has ended (one
+// that acknowledges sends before processing them, as Dendrite does through
+// its queues, works through the backlog afterwards). Each phase first waits
+// until every server is idle, so that no server's leftover work runs during
+// another's measurement.
+const (
+	settleWindow = 250 * time.Millisecond
+	settleIdle   = settleWindow / 10 // CPU time per window below which a server counts as idle (10% of a core)
+	maxSettle    = 10 * time.Second
+)
+
+// settle waits until every server with a known process used less than
+// settleIdle of CPU in one settleWindow, for at most maxSettle. It returns
+// the names of the servers still busy then.
+func settle(ctx context.Context, servers []*server) []string {
+	deadline := time.Now().Add(maxSettle)
+	for {
+		before := make([]time.Duration, len(servers))
+		for i, s := range servers {
+			before[i] = cpuTime(s.pid)
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(settleWindow):
+		}
+		var busy []string
+		for i, s := range servers {
+			if s.pid != 0 && cpuTime(s.pid)-before[i] >= settleIdle {
+				busy = append(busy, s.name)
+			}
+		}
+		if len(busy) == 0 || time.Now().After(deadline) {
+			return busy
+		}
+	}
+}
