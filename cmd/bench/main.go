@@ -214,7 +214,16 @@ func measure(ctx context.Context, o options, servers []*server, res *results) er
 				res.note("before %q on %s, still busy after %v: %s", what, s.name, maxSettle, strings.Join(busy, ", "))
 			}
 			logf("%-8s %s", s.name, what)
-			if err := f(s); err != nil {
+			for _, other := range servers {
+				if other != s {
+					other.pause()
+				}
+			}
+			err := f(s)
+			for _, other := range servers {
+				other.resume()
+			}
+			if err != nil {
 				return fmt.Errorf("%s: %s: %w", s.name, what, err)
 			}
 			if err := s.alive(); err != nil {

@@ -159,12 +159,31 @@ func (s *server) stop() {
 		return
 	default:
 	}
+	s.resume()
 	s.cmd.Process.Signal(syscall.SIGTERM)
 	select {
 	case <-s.exited:
 	case <-time.After(15 * time.Second):
 		s.cmd.Process.Kill()
 		<-s.exited
+	}
+}
+
+// pause stops a started server's process (SIGSTOP) while another server
+// is measured, so that none of its work (such as a backlog it queued during
+// its own phase) runs on the shared cores then. A server measured through
+// -url is never paused.
+func (s *server) pause() {
+	if s.cmd != nil && s.cmd.Process != nil {
+		s.cmd.Process.Signal(syscall.SIGSTOP)
+	}
+}
+
+// resume continues a paused server (SIGCONT); it does nothing to one that
+// runs.
+func (s *server) resume() {
+	if s.cmd != nil && s.cmd.Process != nil {
+		s.cmd.Process.Signal(syscall.SIGCONT)
 	}
 }
 
