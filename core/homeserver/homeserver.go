@@ -103,8 +103,9 @@ type Config struct {
 	// keeps image decoders out of builds that must stay small.
 	ImageCodec media.Codec
 	// AfterFunc, when set, runs f after d (time.AfterFunc natively), so
-	// that expiring typing notifications wake syncs at once; without it
-	// expiry is noticed at the next read.
+	// that expiring typing notifications wake syncs at once (without it
+	// expiry is noticed at the next read), and so that concurrent sends to
+	// a room can wait a moment to share a commit (room.Config.Sleep).
 	AfterFunc func(d time.Duration, f func())
 	// Transports picks how other servers are reached; nil means no
 	// outbound federation (inbound requests are still served). Outbound

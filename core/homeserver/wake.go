@@ -3,6 +3,7 @@ package homeserver
 import (
 	"context"
 	"sync"
+	"time"
 
 	"hearth/core/room"
 )
@@ -61,4 +62,16 @@ func (w *roomWaker) run(roomID string) {
 		return
 	}
 	w.wake(append(users, extra...)...)
+}
+
+// sleepWith makes a sleep out of an AfterFunc, or nil without one.
+func sleepWith(afterFunc func(d time.Duration, f func())) func(d time.Duration) {
+	if afterFunc == nil {
+		return nil
+	}
+	return func(d time.Duration) {
+		done := make(chan struct{})
+		afterFunc(d, func() { close(done) })
+		<-done
+	}
 }
