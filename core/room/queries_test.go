@@ -7,6 +7,7 @@ import (
 	"runtime"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -277,5 +278,48 @@ func TestLingerGathersArrivingSends(t *testing.T) {
 	e.mu.Unlock()
 	if last != 3 {
 		t.Fatalf("the batch held %d sends, want the leader and the 2 that arrived", last)
+	}
+}
+
+// getCounter is a store that counts point reads.
+type getCounter struct {
+	persist.Store
+	gets atomic.Int64
+}
+
+func (c *getCounter) View(ctx context.Context, fn func(tx persist.Tx) error) error {
+	return c.Store.View(ctx, func(tx persist.Tx) error { return fn(countingTx{tx, &c.gets}) })
+}
+
+type countingTx struct {
+	persist.Tx
+	gets *atomic.Int64
+}
+
+func (t countingTx) Get(key []byte) ([]byte, error) {
+	t.gets.Add(1)
+	return t.Tx.Get(key)
+}
+
+// TestSentEventsStayCached checks that an event just sent is read back
+// (as /sync and the notification counts do next) without a store read.
+func TestSentEventsStayCached(t *testing.T) {
+	ctx := context.Background()
+	s := newServer(t, "a.test", 1, keyring{})
+	counter := &getCounter{Store: s.dag.cfg.Store}
+	s.dag.cfg.Store = counter
+	alice := "@alice:a.test"
+	evs := createPublicRoom(t, s, roomversion.MustLookup("11"), alice)
+	ev, err := s.dag.Send(ctx, evs[0].RoomID(), Proto{Sender: alice, Type: "m.room.message", Content: content(t, map[string]any{"body": "hi"})})
+	if err != nil {
+		t.Fatal(err)
+	}
+	before := counter.gets.Load()
+	got, err := s.dag.Event(ctx, ev.ID())
+	if err != nil || got.ID() != ev.ID() {
+		t.Fatalf("Event = %v, %v", got, err)
+	}
+	if n := counter.gets.Load() - before; n != 0 {
+		t.Fatalf("reading the event just sent took %d store reads", n)
 	}
 }

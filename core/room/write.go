@@ -57,8 +57,9 @@ func (d *DAG) addChain(ctx context.Context, e *roomEntry, as []addition) error {
 		}
 	}()
 	var last *roomMeta
+	var written []cachedEvent
 	err := d.cfg.Store.Update(ctx, func(tx persist.Tx) error {
-		last = nil
+		last, written = nil, written[:0]
 		var afterPrev uint64
 		var metaPrev *roomMeta
 		for i := range as {
@@ -67,10 +68,11 @@ func (d *DAG) addChain(ctx context.Context, e *roomEntry, as []addition) error {
 				// A chained send: it builds on the event written just before.
 				a.beforeGroup, a.prev = afterPrev, metaPrev
 			}
-			after, m, err := d.write(tx, a, positions[i])
+			after, m, rec, err := d.write(tx, a, positions[i])
 			if err != nil {
 				return err
 			}
+			written = append(written, cachedEvent{pdu: a.pdu, rec: rec})
 			afterPrev = after
 			if m != nil {
 				metaPrev, last = m, m
@@ -85,6 +87,11 @@ func (d *DAG) addChain(ctx context.Context, e *roomEntry, as []addition) error {
 	})
 	if err != nil {
 		return err
+	}
+	// The events just written are the ones /sync and the notification
+	// counts read next: keep them parsed.
+	for _, ce := range written {
+		d.events.put(ce.pdu.ID(), ce)
 	}
 	if last != nil {
 		e.publish(last)
@@ -103,12 +110,12 @@ func (d *DAG) addChain(ctx context.Context, e *roomEntry, as []addition) error {
 // outside the timeline). It returns the state group after the event and the
 // room's metadata after it, when it changes the room, which the caller
 // stores.
-func (d *DAG) write(tx persist.Tx, a addition, pos uint64) (uint64, *roomMeta, error) {
+func (d *DAG) write(tx persist.Tx, a addition, pos uint64) (uint64, *roomMeta, eventRecord, error) {
 	beforeGroup := a.beforeGroup
 	if beforeGroup == 0 && len(a.before) > 0 {
 		g, err := d.groups.store(tx, 0, 0, nil, a.before)
 		if err != nil {
-			return 0, nil, err
+			return 0, nil, eventRecord{}, err
 		}
 		beforeGroup = g
 	}
@@ -123,10 +130,10 @@ func (d *DAG) write(tx persist.Tx, a addition, pos uint64) (uint64, *roomMeta, e
 		stateAfter = after
 		chain, err := d.groups.chainOf(tx, beforeGroup)
 		if err != nil {
-			return 0, nil, err
+			return 0, nil, eventRecord{}, err
 		}
 		if afterGroup, err = d.groups.store(tx, beforeGroup, chain, a.before, after); err != nil {
-			return 0, nil, err
+			return 0, nil, eventRecord{}, err
 		}
 	}
 	if a.status == statusRejected {
@@ -134,33 +141,33 @@ func (d *DAG) write(tx persist.Tx, a addition, pos uint64) (uint64, *roomMeta, e
 	}
 	rec := eventRecord{status: a.status, version: a.pdu.Version().ID, pos: pos, group: afterGroup, json: a.pdu.JSON()}
 	if err := tx.Set(eventKey(a.pdu.ID()), encodeRecord(rec)); err != nil {
-		return 0, nil, fmt.Errorf("room: store event: %w", err)
+		return 0, nil, eventRecord{}, fmt.Errorf("room: store event: %w", err)
 	}
 	if pos != 0 {
 		if err := tx.Set(timelineKey(a.roomID, pos), []byte(a.pdu.ID())); err != nil {
-			return 0, nil, fmt.Errorf("room: store timeline entry: %w", err)
+			return 0, nil, eventRecord{}, fmt.Errorf("room: store timeline entry: %w", err)
 		}
 		if err := tx.Set(streamKey(pos), []byte(a.roomID+"\x00"+a.pdu.ID())); err != nil {
-			return 0, nil, fmt.Errorf("room: store stream entry: %w", err)
+			return 0, nil, eventRecord{}, fmt.Errorf("room: store stream entry: %w", err)
 		}
 	}
 	if a.also != nil {
 		if err := a.also(tx, a.pdu); err != nil {
-			return 0, nil, err
+			return 0, nil, eventRecord{}, err
 		}
 	}
 	if pos != 0 && d.cfg.Index != nil {
 		if err := d.cfg.Index(tx, Added{Event: a.pdu, Pos: pos, State: stateAfter}); err != nil {
-			return 0, nil, fmt.Errorf("room: index event: %w", err)
+			return 0, nil, eventRecord{}, fmt.Errorf("room: index event: %w", err)
 		}
 	}
 	if pos != 0 && a.pdu.Type() == "m.room.redaction" && a.pdu.Redacts() != "" {
 		if err := tx.Set(redactedKey(a.pdu.Redacts()), []byte(a.pdu.ID())); err != nil {
-			return 0, nil, fmt.Errorf("room: store redaction marker: %w", err)
+			return 0, nil, eventRecord{}, fmt.Errorf("room: store redaction marker: %w", err)
 		}
 	}
 	if a.next == nil {
-		return afterGroup, nil, nil
+		return afterGroup, nil, rec, nil
 	}
 	m := *a.next
 	if pos != 0 {
@@ -174,26 +181,26 @@ func (d *DAG) write(tx persist.Tx, a addition, pos uint64) (uint64, *roomMeta, e
 	case a.current != nil:
 		chain, err := d.groups.chainOf(tx, afterGroup)
 		if err != nil {
-			return 0, nil, err
+			return 0, nil, eventRecord{}, err
 		}
 		afterState, err := d.groups.load(tx, afterGroup)
 		if err != nil {
-			return 0, nil, err
+			return 0, nil, eventRecord{}, err
 		}
 		if m.Group, err = d.groups.store(tx, afterGroup, chain, afterState, a.current); err != nil {
-			return 0, nil, err
+			return 0, nil, eventRecord{}, err
 		}
 	default:
 		m.Group = afterGroup
 	}
 	a.beforeGroup = beforeGroup
 	if err := d.indexMembership(tx, a, oldGroup, m.Group, pos); err != nil {
-		return 0, nil, err
+		return 0, nil, eventRecord{}, err
 	}
 	if a.pdu.Depth() > m.Depth {
 		m.Depth = a.pdu.Depth()
 	}
-	return afterGroup, &m, nil
+	return afterGroup, &m, rec, nil
 }
 
 // storeMeta writes a room's metadata.
