@@ -16,7 +16,7 @@ import (
 const maxCachedMemberLists = 1024
 
 // DAGRooms implements Rooms over the room DAG. It caches each room's
-// joined local members until the room's timeline moves.
+// joined local members until the room's state changes.
 type DAGRooms struct {
 	dag    *room.DAG
 	suffix string
@@ -25,10 +25,10 @@ type DAGRooms struct {
 	cache map[string]memberList
 }
 
-// memberList is a room's joined local members as of the room's latest
-// timeline position.
+// memberList is a room's joined local members in the state with ID
+// state (room.DAG.StateID).
 type memberList struct {
-	pos     uint64
+	state   uint64
 	members []string
 }
 
@@ -47,7 +47,7 @@ func (d *DAGRooms) Membership(ctx context.Context, userID, roomID string) (strin
 // for a room the server does not know. The slice is shared: callers may
 // append to it but must not change its elements.
 func (d *DAGRooms) JoinedLocalMembers(ctx context.Context, roomID string) ([]string, error) {
-	pos, err := d.dag.LastPos(ctx, roomID)
+	stateID, err := d.dag.StateID(ctx, roomID)
 	if errors.Is(err, room.ErrUnknownRoom) {
 		return nil, nil
 	}
@@ -57,7 +57,7 @@ func (d *DAGRooms) JoinedLocalMembers(ctx context.Context, roomID string) ([]str
 	d.mu.Lock()
 	c, ok := d.cache[roomID]
 	d.mu.Unlock()
-	if ok && c.pos == pos {
+	if ok && c.state == stateID {
 		return slices.Clip(c.members), nil
 	}
 	state, err := d.dag.CurrentState(ctx, roomID)
@@ -87,7 +87,7 @@ func (d *DAGRooms) JoinedLocalMembers(ctx context.Context, roomID string) ([]str
 			break
 		}
 	}
-	d.cache[roomID] = memberList{pos: pos, members: members}
+	d.cache[roomID] = memberList{state: stateID, members: members}
 	d.mu.Unlock()
 	return slices.Clip(members), nil
 }

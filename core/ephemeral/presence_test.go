@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"reflect"
+	"slices"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -208,5 +209,27 @@ func TestActiveWritesOnlyWhenDue(t *testing.T) {
 	}
 	if st, _ := pr.Get(ctx, bob, bob); *st.LastActiveAgo != 0 {
 		t.Fatalf("last active not refreshed: %+v", st)
+	}
+}
+
+// TestJoinedLocalMembersCachedUntilStateChanges checks that messages keep
+// a room's member list cached and that a membership change replaces it.
+func TestJoinedLocalMembersCachedUntilStateChanges(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	r := e.createRoom(bob)
+	first, err := e.rooms.JoinedLocalMembers(ctx, r)
+	if err != nil || len(first) != 2 {
+		t.Fatalf("members %v, %v", first, err)
+	}
+	e.message(r, alice)
+	again, err := e.rooms.JoinedLocalMembers(ctx, r)
+	if err != nil || len(again) != 2 || &again[0] != &first[0] {
+		t.Fatalf("a message dropped the cached member list: %v, %v", again, err)
+	}
+	e.state(r, carol, "m.room.member", carol, map[string]any{"membership": "join"})
+	after, err := e.rooms.JoinedLocalMembers(ctx, r)
+	if err != nil || !slices.Contains(after, carol) || len(after) != 3 {
+		t.Fatalf("members after carol joined: %v, %v", after, err)
 	}
 }

@@ -147,6 +147,18 @@ func (d *DAG) LastPos(ctx context.Context, roomID string) (uint64, error) {
 	return m.LastPos, nil
 }
 
+// StateID identifies the room's current state: it changes whenever the
+// state does, and two calls that return the same ID saw the same state, so
+// callers may cache what they derive from CurrentState under it. Unlike
+// LastPos it stays put while only messages arrive.
+func (d *DAG) StateID(ctx context.Context, roomID string) (uint64, error) {
+	m, err := d.meta(ctx, roomID, d.entry(roomID))
+	if err != nil {
+		return 0, err
+	}
+	return m.Group, nil
+}
+
 // EventInfo is an event with where it stands in its room.
 type EventInfo struct {
 	Event *event.PDU
