@@ -59,6 +59,11 @@ type Store struct {
 
 	mu    sync.Mutex
 	locks map[string]*keyLock
+	// inTx holds, per store key of a Do in progress, the event ID its send
+	// last recorded with PutTx: when send then succeeds with that event,
+	// its committed transaction holds the record and Do need not read it
+	// back.
+	inTx map[string]string
 }
 
 type keyLock struct {
@@ -68,7 +73,7 @@ type keyLock struct {
 
 // New returns a Store over db.
 func New(db persist.Store) *Store {
-	return &Store{db: db, locks: make(map[string]*keyLock)}
+	return &Store{db: db, locks: make(map[string]*keyLock), inTx: make(map[string]string)}
 }
 
 func storeKey(k Key) []byte {
@@ -98,8 +103,15 @@ func (s *Store) Do(ctx context.Context, k Key, send func() (eventID string, err 
 		return id, err
 	}
 	id, err = send()
+	s.mu.Lock()
+	inTx, recorded := s.inTx[string(sk)]
+	delete(s.inTx, string(sk))
+	s.mu.Unlock()
 	if err != nil {
 		return "", err
+	}
+	if recorded && inTx == id {
+		return id, nil
 	}
 	if cur, ok, err := s.get(ctx, sk); err == nil && ok && cur == id {
 		return id, nil
@@ -124,11 +136,20 @@ func (s *Store) Put(ctx context.Context, k Key, eventID string) error {
 // PutTx records eventID as the result of transaction k with tx, a
 // read-write transaction of the Store's persist store, so that the record
 // is durable exactly when the rest of tx is: the room endpoints call it
-// from room.Proto.Also, inside the transaction that stores the event.
+// from room.Proto.Also, inside the transaction that stores the event. When
+// called from the send function of a Do for k, that send must fail if tx
+// does not commit: Do then trusts a send that returns the event PutTx
+// recorded, and does not read the record back.
 func (s *Store) PutTx(tx persist.Tx, k Key, eventID string) error {
-	if err := putTx(tx, storeKey(k), k, eventID); err != nil {
+	sk := storeKey(k)
+	if err := putTx(tx, sk, k, eventID); err != nil {
 		return fmt.Errorf("txn: record transaction: %w", err)
 	}
+	s.mu.Lock()
+	if _, inDo := s.locks[string(sk)]; inDo {
+		s.inTx[string(sk)] = eventID
+	}
+	s.mu.Unlock()
 	return nil
 }
 

@@ -177,3 +177,53 @@ func TestPutTxIsDurableWithItsTransaction(t *testing.T) {
 		t.Fatalf("Sender = %+v, %v, %v", rec, ok, err)
 	}
 }
+
+// viewCounter is a store that counts read transactions.
+type viewCounter struct {
+	persist.Store
+	views int
+}
+
+func (c *viewCounter) View(ctx context.Context, fn func(tx persist.Tx) error) error {
+	c.views++
+	return c.Store.View(ctx, fn)
+}
+
+// TestDoTrustsPutTx checks that a send recording its event with PutTx in
+// its own transaction costs Do one read (the lookup before send), not a
+// second one after it, and that a send that did not record still gets its
+// record written.
+func TestDoTrustsPutTx(t *testing.T) {
+	ctx := context.Background()
+	db := &viewCounter{Store: memory.New()}
+	s := New(db)
+	k := Key{UserID: "@a:x", DeviceID: "D", Scope: "s", TxnID: "t1"}
+	got, err := s.Do(ctx, k, func() (string, error) {
+		return "$ev", db.Update(ctx, func(tx persist.Tx) error { return s.PutTx(tx, k, "$ev") })
+	})
+	if err != nil || got != "$ev" {
+		t.Fatalf("Do = %q, %v", got, err)
+	}
+	if db.views != 1 {
+		t.Fatalf("Do with PutTx made %d reads, want 1", db.views)
+	}
+	if len(s.inTx) != 0 {
+		t.Fatalf("Do left %d in-transaction records behind", len(s.inTx))
+	}
+	// PutTx outside a Do keeps nothing in memory.
+	k2 := Key{UserID: "@a:x", DeviceID: "D", Scope: "s", TxnID: "t2"}
+	if err := db.Update(ctx, func(tx persist.Tx) error { return s.PutTx(tx, k2, "$other") }); err != nil {
+		t.Fatal(err)
+	}
+	if len(s.inTx) != 0 {
+		t.Fatal("PutTx outside a Do was remembered")
+	}
+	// A send that records nothing still gets its record.
+	k3 := Key{UserID: "@a:x", DeviceID: "D", Scope: "s", TxnID: "t3"}
+	if got, err := s.Do(ctx, k3, func() (string, error) { return "$plain", nil }); err != nil || got != "$plain" {
+		t.Fatalf("Do = %q, %v", got, err)
+	}
+	if id, ok, err := s.Get(ctx, k3); err != nil || !ok || id != "$plain" {
+		t.Fatalf("record of a plain send: %q %v %v", id, ok, err)
+	}
+}
