@@ -6,11 +6,10 @@ import (
 	"errors"
 	"reflect"
 	"slices"
-	"sync/atomic"
 	"testing"
 	"time"
 
-	"hearth/persist"
+	"hearth/persist/kvtest"
 )
 
 func TestPresence(t *testing.T) {
@@ -164,30 +163,19 @@ func contains(list []string, s string) bool {
 	return false
 }
 
-// updateCounter is a store that counts write transactions.
-type updateCounter struct {
-	persist.Store
-	updates atomic.Int64
-}
-
-func (c *updateCounter) Update(ctx context.Context, fn func(tx persist.Tx) error) error {
-	c.updates.Add(1)
-	return c.Store.Update(ctx, fn)
-}
-
 // TestActiveWritesOnlyWhenDue checks that activity while online and
 // recently active costs no write transaction, and that activity once
 // ActiveWriteInterval has passed does write.
 func TestActiveWritesOnlyWhenDue(t *testing.T) {
 	e := newEnv(t)
 	ctx := context.Background()
-	counter := &updateCounter{Store: e.store}
+	counter := &kvtest.Counting{Store: e.store}
 	e.store = counter
 	pr := e.open().Presence
 	if err := pr.Active(ctx, bob); err != nil {
 		t.Fatal(err)
 	}
-	first := counter.updates.Load()
+	first := counter.Updates.Load()
 	if first == 0 {
 		t.Fatal("the first activity wrote nothing")
 	}
@@ -197,14 +185,14 @@ func TestActiveWritesOnlyWhenDue(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if n := counter.updates.Load(); n != first {
+	if n := counter.Updates.Load(); n != first {
 		t.Fatalf("activity within ActiveWriteInterval made %d write transactions", n-first)
 	}
 	e.advance(ActiveWriteInterval)
 	if err := pr.Active(ctx, bob); err != nil {
 		t.Fatal(err)
 	}
-	if n := counter.updates.Load(); n == first {
+	if n := counter.Updates.Load(); n == first {
 		t.Fatal("activity after ActiveWriteInterval wrote nothing")
 	}
 	if st, _ := pr.Get(ctx, bob, bob); *st.LastActiveAgo != 0 {

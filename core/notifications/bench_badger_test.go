@@ -6,11 +6,10 @@ import (
 	"context"
 	"fmt"
 	"sync"
-	"sync/atomic"
 	"testing"
 
-	"hearth/persist"
 	"hearth/persist/badger"
+	"hearth/persist/kvtest"
 )
 
 // badgerEnv is an env over a fresh badger store.
@@ -52,7 +51,7 @@ func send16(e *env, roomID string, members []string) {
 // BenchmarkBatch33Badger, which was the notification work alone.
 func BenchmarkSend16Room33Badger(b *testing.B) {
 	e := badgerEnv(b)
-	ops := &opCountingStore{Store: e.svc.cfg.Store}
+	ops := &kvtest.Counting{Store: e.svc.cfg.Store}
 	e.svc.cfg.Store = ops
 	r, members := room33(e)
 	b.ReportAllocs()
@@ -61,8 +60,8 @@ func BenchmarkSend16Room33Badger(b *testing.B) {
 		send16(e, r, members)
 		msgs += 16
 	}
-	b.ReportMetric(float64(ops.gets.Load()+ops.iters.Load())/float64(msgs), "nreads/msg")
-	b.ReportMetric(float64(ops.writes.Load())/float64(msgs), "nwrites/msg")
+	b.ReportMetric(float64(ops.Gets.Load()+ops.Steps.Load())/float64(msgs), "nreads/msg")
+	b.ReportMetric(float64(ops.Writes.Load())/float64(msgs), "nwrites/msg")
 }
 
 // BenchmarkCountsAfter16Badger is the read side of the same load: Counts
@@ -116,37 +115,3 @@ func BenchmarkCounts500RoomsBadger(b *testing.B) {
 		}
 	}
 }
-
-// opCountingStore counts the reads (Get, iterator steps) and writes (Set,
-// Delete) of the transactions run through it.
-type opCountingStore struct {
-	persist.Store
-	gets, iters, writes atomic.Int64
-}
-
-func (c *opCountingStore) View(ctx context.Context, fn func(tx persist.Tx) error) error {
-	return c.Store.View(ctx, func(tx persist.Tx) error { return fn(&opCountingTx{tx, c}) })
-}
-
-func (c *opCountingStore) Update(ctx context.Context, fn func(tx persist.Tx) error) error {
-	return c.Store.Update(ctx, func(tx persist.Tx) error { return fn(&opCountingTx{tx, c}) })
-}
-
-type opCountingTx struct {
-	persist.Tx
-	c *opCountingStore
-}
-
-func (t *opCountingTx) Get(key []byte) ([]byte, error) { t.c.gets.Add(1); return t.Tx.Get(key) }
-func (t *opCountingTx) Set(key, value []byte) error    { t.c.writes.Add(1); return t.Tx.Set(key, value) }
-func (t *opCountingTx) Delete(key []byte) error        { t.c.writes.Add(1); return t.Tx.Delete(key) }
-func (t *opCountingTx) Iterate(o persist.IterOptions) persist.Iterator {
-	return &opCountingIter{t.Tx.Iterate(o), t.c}
-}
-
-type opCountingIter struct {
-	persist.Iterator
-	c *opCountingStore
-}
-
-func (it *opCountingIter) Next() bool { it.c.iters.Add(1); return it.Iterator.Next() }

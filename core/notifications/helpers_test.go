@@ -3,7 +3,6 @@ package notifications
 import (
 	"context"
 	"encoding/json"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -13,6 +12,7 @@ import (
 	"hearth/core/room"
 	"hearth/core/roomversion"
 	"hearth/persist"
+	"hearth/persist/kvtest"
 	"hearth/persist/memory"
 )
 
@@ -28,7 +28,7 @@ type env struct {
 	t     testing.TB
 	store persist.Store
 	// updates counts the Service's transactions.
-	updates *countingStore
+	updates *kvtest.Counting
 	dag     *room.DAG
 	ad      *accountdata.Store
 	svc     *Service
@@ -58,7 +58,7 @@ func newEnvOn(t testing.TB, store persist.Store, cfg Config) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e.updates = &countingStore{Store: e.store}
+	e.updates = &kvtest.Counting{Store: e.store}
 	cfg.ServerName, cfg.Store, cfg.Rooms, cfg.AccountData = server, e.updates, e.dag, e.ad
 	cfg.Logf = func(f string, args ...any) { t.Errorf(f, args...) }
 	if e.svc, err = New(cfg); err != nil {
@@ -140,15 +140,4 @@ func (e *env) counts(user, roomID string) [2]int {
 
 func roomProto(sender, typ string, content json.RawMessage) room.Proto {
 	return room.Proto{Sender: sender, Type: typ, Content: content}
-}
-
-// countingStore counts Update calls.
-type countingStore struct {
-	persist.Store
-	n atomic.Int64
-}
-
-func (c *countingStore) Update(ctx context.Context, fn func(tx persist.Tx) error) error {
-	c.n.Add(1)
-	return c.Store.Update(ctx, fn)
 }

@@ -92,7 +92,7 @@ func TestReceiptBeforeFirstCounts(t *testing.T) {
 func TestNothingWrittenOnSend(t *testing.T) {
 	e := newEnv(t)
 	r := e.createRoom(bob, carol)
-	before := e.updates.n.Load()
+	before := e.updates.Updates.Load()
 	for range 5 {
 		e.text(r, alice, "hello")
 	}
@@ -100,7 +100,7 @@ func TestNothingWrittenOnSend(t *testing.T) {
 	if _, _, err := e.svc.List(context.Background(), carol, 0, 10, false); err != nil {
 		t.Fatal(err)
 	}
-	if n := e.updates.n.Load() - before; n != 0 {
+	if n := e.updates.Updates.Load() - before; n != 0 {
 		t.Fatalf("%d Updates for sends, Counts and List, want 0", n)
 	}
 }

@@ -7,13 +7,13 @@ import (
 	"runtime"
 	"slices"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
 	"hearth/core/event"
 	"hearth/core/roomversion"
 	"hearth/persist"
+	"hearth/persist/kvtest"
 )
 
 func TestMembershipIndexAndTimeline(t *testing.T) {
@@ -281,32 +281,12 @@ func TestLingerGathersArrivingSends(t *testing.T) {
 	}
 }
 
-// getCounter is a store that counts point reads.
-type getCounter struct {
-	persist.Store
-	gets atomic.Int64
-}
-
-func (c *getCounter) View(ctx context.Context, fn func(tx persist.Tx) error) error {
-	return c.Store.View(ctx, func(tx persist.Tx) error { return fn(countingTx{tx, &c.gets}) })
-}
-
-type countingTx struct {
-	persist.Tx
-	gets *atomic.Int64
-}
-
-func (t countingTx) Get(key []byte) ([]byte, error) {
-	t.gets.Add(1)
-	return t.Tx.Get(key)
-}
-
 // TestSentEventsStayCached checks that an event just sent is read back
 // (as /sync and the notification counts do next) without a store read.
 func TestSentEventsStayCached(t *testing.T) {
 	ctx := context.Background()
 	s := newServer(t, "a.test", 1, keyring{})
-	counter := &getCounter{Store: s.dag.cfg.Store}
+	counter := &kvtest.Counting{Store: s.dag.cfg.Store}
 	s.dag.cfg.Store = counter
 	alice := "@alice:a.test"
 	evs := createPublicRoom(t, s, roomversion.MustLookup("11"), alice)
@@ -314,12 +294,12 @@ func TestSentEventsStayCached(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	before := counter.gets.Load()
+	before := counter.Gets.Load()
 	got, err := s.dag.Event(ctx, ev.ID())
 	if err != nil || got.ID() != ev.ID() {
 		t.Fatalf("Event = %v, %v", got, err)
 	}
-	if n := counter.gets.Load() - before; n != 0 {
+	if n := counter.Gets.Load() - before; n != 0 {
 		t.Fatalf("reading the event just sent took %d store reads", n)
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"hearth/persist"
+	"hearth/persist/kvtest"
 	"hearth/persist/memory"
 )
 
@@ -178,24 +179,13 @@ func TestPutTxIsDurableWithItsTransaction(t *testing.T) {
 	}
 }
 
-// viewCounter is a store that counts read transactions.
-type viewCounter struct {
-	persist.Store
-	views int
-}
-
-func (c *viewCounter) View(ctx context.Context, fn func(tx persist.Tx) error) error {
-	c.views++
-	return c.Store.View(ctx, fn)
-}
-
 // TestDoTrustsPutTx checks that a send recording its event with PutTx in
 // its own transaction costs Do one read (the lookup before send), not a
 // second one after it, and that a send that did not record still gets its
 // record written.
 func TestDoTrustsPutTx(t *testing.T) {
 	ctx := context.Background()
-	db := &viewCounter{Store: memory.New()}
+	db := &kvtest.Counting{Store: memory.New()}
 	s := New(db)
 	k := Key{UserID: "@a:x", DeviceID: "D", Scope: "s", TxnID: "t1"}
 	got, err := s.Do(ctx, k, func() (string, error) {
@@ -204,8 +194,8 @@ func TestDoTrustsPutTx(t *testing.T) {
 	if err != nil || got != "$ev" {
 		t.Fatalf("Do = %q, %v", got, err)
 	}
-	if db.views != 1 {
-		t.Fatalf("Do with PutTx made %d reads, want 1", db.views)
+	if db.Views.Load() != 1 {
+		t.Fatalf("Do with PutTx made %d reads, want 1", db.Views.Load())
 	}
 	if len(s.inTx) != 0 {
 		t.Fatalf("Do left %d in-transaction records behind", len(s.inTx))
