@@ -120,22 +120,10 @@ func (d *DAG) AcceptWithState(ctx context.Context, pdu *event.PDU, stateBefore [
 		return Result{}, err
 	}
 	a := addition{roomID: roomID, entry: e, pdu: pdu, before: before, prev: meta}
-	switch res.Outcome {
-	case Rejected:
-		a.status, a.before = statusRejected, nil
-	case SoftFailed:
-		a.status = statusSoftFailed
-	case Accepted:
-		a.status = statusAccepted
-		next := *meta
-		next.Extremities = nextExtremities(meta.Extremities, pdu)
-		a.next = &next
-		a.current = current
+	if res.Outcome == Rejected {
+		a.before = nil // a rejected event has no state to keep
 	}
-	if err := d.add(ctx, a); err != nil {
-		return Result{}, err
-	}
-	return res, nil
+	return d.addJudged(ctx, a, res, current)
 }
 
 func derefResult(r *Result) Result {

@@ -199,6 +199,14 @@ func (d *DAG) accept(ctx context.Context, roomID string, e *roomEntry, meta *roo
 		roomID: roomID, entry: e, pdu: pdu,
 		before: before, beforeGroup: beforeGroup, prev: meta,
 	}
+	return d.addJudged(ctx, a, res, current)
+}
+
+// addJudged stores a remote event as judge decided: rejected, soft-failed,
+// or accepted, in which case it joins the room's extremities (a.prev is the
+// room's metadata before it) and current, resolved by the caller, becomes
+// the room's current state.
+func (d *DAG) addJudged(ctx context.Context, a addition, res Result, current State) (Result, error) {
 	switch res.Outcome {
 	case Rejected:
 		a.status = statusRejected
@@ -206,8 +214,8 @@ func (d *DAG) accept(ctx context.Context, roomID string, e *roomEntry, meta *roo
 		a.status = statusSoftFailed
 	case Accepted:
 		a.status = statusAccepted
-		next := *meta
-		next.Extremities = nextExtremities(meta.Extremities, pdu)
+		next := *a.prev
+		next.Extremities = nextExtremities(a.prev.Extremities, a.pdu)
 		a.next = &next
 		a.current = current
 	}
