@@ -12,7 +12,6 @@ import (
 	"hearth/core/event"
 	"hearth/core/internal/apitest"
 	"hearth/core/room"
-	"hearth/core/roomversion"
 	"hearth/persist"
 	"hearth/persist/memory"
 )
@@ -113,28 +112,12 @@ func strp(s string) *string { return &s }
 // createRoom makes a public room created by alice and joins members.
 func (e *env) createRoom(members ...string) string {
 	e.t.Helper()
-	ctx := context.Background()
-	create, err := e.dag.CreateRoom(ctx, roomversion.MustLookup(roomversion.Default), alice, raw(e.t, map[string]any{"room_version": roomversion.Default}))
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	r := create.RoomID()
-	e.state(r, alice, "m.room.member", alice, map[string]any{"membership": "join"})
-	e.state(r, alice, "m.room.power_levels", "", map[string]any{"users": map[string]int{alice: 100}})
-	e.state(r, alice, "m.room.join_rules", "", map[string]any{"join_rule": "public"})
-	for _, m := range members {
-		e.state(r, m, "m.room.member", m, map[string]any{"membership": "join"})
-	}
-	return r
+	return apitest.CreateRoom(e.t, e.dag, alice, members...)
 }
 
 func (e *env) state(roomID, sender, typ, stateKey string, content any) *event.PDU {
 	e.t.Helper()
-	ev, err := e.dag.Send(context.Background(), roomID, room.Proto{Sender: sender, Type: typ, StateKey: strp(stateKey), Content: raw(e.t, content)})
-	if err != nil {
-		e.t.Fatalf("send %s: %v", typ, err)
-	}
-	return ev
+	return apitest.SendState(e.t, e.dag, roomID, sender, typ, stateKey, content)
 }
 
 // message sends a message and returns its ID and stream position.

@@ -14,7 +14,6 @@ import (
 	"hearth/core/notifications"
 	"hearth/core/notify"
 	"hearth/core/room"
-	"hearth/core/roomversion"
 	"hearth/persist/memory"
 )
 
@@ -90,31 +89,15 @@ func (e *env) expect(user, method, path string, body any, status int, errcode st
 
 func raw(t *testing.T, v any) json.RawMessage { t.Helper(); return apitest.JSON(t, v) }
 
-func strp(s string) *string { return &s }
-
 // createRoom makes a public room created by alice and joins members.
 func (e *env) createRoom(members ...string) string {
 	e.t.Helper()
-	ctx := context.Background()
-	create, err := e.dag.CreateRoom(ctx, roomversion.MustLookup(roomversion.Default), alice, raw(e.t, map[string]any{"room_version": roomversion.Default}))
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	r := create.RoomID()
-	e.state(r, alice, "m.room.member", alice, map[string]any{"membership": "join"})
-	e.state(r, alice, "m.room.power_levels", "", map[string]any{"users": map[string]int{alice: 100}})
-	e.state(r, alice, "m.room.join_rules", "", map[string]any{"join_rule": "public"})
-	for _, m := range members {
-		e.state(r, m, "m.room.member", m, map[string]any{"membership": "join"})
-	}
-	return r
+	return apitest.CreateRoom(e.t, e.dag, alice, members...)
 }
 
 func (e *env) state(roomID, sender, typ, stateKey string, content any) {
 	e.t.Helper()
-	if _, err := e.dag.Send(context.Background(), roomID, room.Proto{Sender: sender, Type: typ, StateKey: strp(stateKey), Content: raw(e.t, content)}); err != nil {
-		e.t.Fatalf("send %s: %v", typ, err)
-	}
+	apitest.SendState(e.t, e.dag, roomID, sender, typ, stateKey, content)
 }
 
 func (e *env) send(roomID, sender string, content any) string {

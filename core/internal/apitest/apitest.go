@@ -18,7 +18,10 @@ import (
 	"time"
 
 	"hearth/core/clientapi"
+	"hearth/core/event"
 	"hearth/core/matrixerr"
+	"hearth/core/room"
+	"hearth/core/roomversion"
 	"hearth/core/signing"
 )
 
@@ -144,4 +147,34 @@ func Expect(t testing.TB, h http.Handler, user, method, path string, body any, s
 // Esc escapes a Matrix ID for a path segment.
 func Esc(s string) string {
 	return strings.NewReplacer("!", "%21", ":", "%3A", "$", "%24", "@", "%40", "/", "%2F").Replace(s)
+}
+
+// CreateRoom makes a public room of the default version in dag, created by
+// creator with power level 100, joins members, and returns its ID.
+func CreateRoom(t testing.TB, dag *room.DAG, creator string, members ...string) string {
+	t.Helper()
+	create, err := dag.CreateRoom(context.Background(), roomversion.MustLookup(roomversion.Default), creator,
+		JSON(t, map[string]any{"room_version": roomversion.Default}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	roomID := create.RoomID()
+	SendState(t, dag, roomID, creator, "m.room.member", creator, map[string]any{"membership": "join"})
+	SendState(t, dag, roomID, creator, "m.room.power_levels", "", map[string]any{"users": map[string]int{creator: 100}})
+	SendState(t, dag, roomID, creator, "m.room.join_rules", "", map[string]any{"join_rule": "public"})
+	for _, m := range members {
+		SendState(t, dag, roomID, m, "m.room.member", m, map[string]any{"membership": "join"})
+	}
+	return roomID
+}
+
+// SendState sends a state event with content (encoded as JSON) to a room in
+// dag and returns it.
+func SendState(t testing.TB, dag *room.DAG, roomID, sender, typ, stateKey string, content any) *event.PDU {
+	t.Helper()
+	ev, err := dag.Send(context.Background(), roomID, room.Proto{Sender: sender, Type: typ, StateKey: &stateKey, Content: JSON(t, content)})
+	if err != nil {
+		t.Fatalf("send %s: %v", typ, err)
+	}
+	return ev
 }
