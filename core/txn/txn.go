@@ -59,11 +59,6 @@ type Store struct {
 
 	mu    sync.Mutex
 	locks map[string]*keyLock
-	// inTx holds, per store key of a Do in progress, the event ID its send
-	// last recorded with PutTx: when send then succeeds with that event,
-	// its committed transaction holds the record and Do need not read it
-	// back.
-	inTx map[string]string
 }
 
 type keyLock struct {
@@ -73,7 +68,7 @@ type keyLock struct {
 
 // New returns a Store over db.
 func New(db persist.Store) *Store {
-	return &Store{db: db, locks: make(map[string]*keyLock), inTx: make(map[string]string)}
+	return &Store{db: db, locks: make(map[string]*keyLock)}
 }
 
 func storeKey(k Key) []byte {
@@ -86,15 +81,22 @@ func storeKey(k Key) []byte {
 	return append([]byte(prefixKey), sum[:]...)
 }
 
+// Recorder records eventID as the result of a transaction inside tx, a
+// read-write transaction of the Store's persist store, so that the record
+// is durable exactly when the rest of tx is. Do hands one to send.
+type Recorder func(tx persist.Tx, eventID string) error
+
 // Do returns the event ID of the transaction k: the one recorded by an
-// earlier call, or else the one send returns, which it records durably
-// together with the reverse mapping before returning (unless send recorded
-// it already with PutTx in the event's own transaction, as the room
-// endpoints do, so that the event is never durable or visible to sync
-// without its transaction ID). Calls with the same k run one at a time.
-// When send fails nothing is recorded and its error is returned unchanged,
-// so that the client may retry.
-func (s *Store) Do(ctx context.Context, k Key, send func() (eventID string, err error)) (string, error) {
+// earlier call, or else the one send returns, which Do records durably
+// together with the reverse mapping before returning. send should record
+// the event itself with record, inside the transaction that stores the
+// event (the room endpoints do, from room.Proto.Also), so that the event is
+// never durable or visible to sync without its transaction ID; then Do has
+// nothing left to write. send must fail if that transaction does not
+// commit. Calls with the same k run one at a time. When send fails nothing
+// is recorded and its error is returned unchanged, so that the client may
+// retry.
+func (s *Store) Do(ctx context.Context, k Key, send func(record Recorder) (eventID string, err error)) (string, error) {
 	sk := storeKey(k)
 	unlock := s.lock(string(sk))
 	defer unlock()
@@ -102,18 +104,25 @@ func (s *Store) Do(ctx context.Context, k Key, send func() (eventID string, err 
 	if err != nil || ok {
 		return id, err
 	}
-	id, err = send()
-	s.mu.Lock()
-	inTx, recorded := s.inTx[string(sk)]
-	delete(s.inTx, string(sk))
-	s.mu.Unlock()
+	var mu sync.Mutex
+	recorded := ""
+	record := func(tx persist.Tx, eventID string) error {
+		if err := putTx(tx, sk, k, eventID); err != nil {
+			return fmt.Errorf("txn: record transaction: %w", err)
+		}
+		mu.Lock()
+		recorded = eventID
+		mu.Unlock()
+		return nil
+	}
+	id, err = send(record)
 	if err != nil {
 		return "", err
 	}
-	if recorded && inTx == id {
-		return id, nil
-	}
-	if cur, ok, err := s.get(ctx, sk); err == nil && ok && cur == id {
+	mu.Lock()
+	inTx := recorded == id
+	mu.Unlock()
+	if inTx {
 		return id, nil
 	}
 	if err := s.put(ctx, sk, k, id); err != nil {
@@ -131,26 +140,6 @@ func (s *Store) Get(ctx context.Context, k Key) (string, bool, error) {
 // create the event outside Do.
 func (s *Store) Put(ctx context.Context, k Key, eventID string) error {
 	return s.put(ctx, storeKey(k), k, eventID)
-}
-
-// PutTx records eventID as the result of transaction k with tx, a
-// read-write transaction of the Store's persist store, so that the record
-// is durable exactly when the rest of tx is: the room endpoints call it
-// from room.Proto.Also, inside the transaction that stores the event. When
-// called from the send function of a Do for k, that send must fail if tx
-// does not commit: Do then trusts a send that returns the event PutTx
-// recorded, and does not read the record back.
-func (s *Store) PutTx(tx persist.Tx, k Key, eventID string) error {
-	sk := storeKey(k)
-	if err := putTx(tx, sk, k, eventID); err != nil {
-		return fmt.Errorf("txn: record transaction: %w", err)
-	}
-	s.mu.Lock()
-	if _, inDo := s.locks[string(sk)]; inDo {
-		s.inTx[string(sk)] = eventID
-	}
-	s.mu.Unlock()
-	return nil
 }
 
 // Sender returns the record of the transaction that created eventID, if

@@ -17,7 +17,7 @@ func TestDoIsIdempotent(t *testing.T) {
 	ctx := context.Background()
 	s := New(memory.New())
 	n := 0
-	send := func() (string, error) { n++; return fmt.Sprintf("$e%d", n), nil }
+	send := func(Recorder) (string, error) { n++; return fmt.Sprintf("$e%d", n), nil }
 	k := Key{UserID: "@a:x", DeviceID: "D1", Scope: "send/!r:x/m.room.message", TxnID: "t1"}
 	for _, tc := range []struct {
 		name string
@@ -47,13 +47,13 @@ func TestDoFailureRecordsNothing(t *testing.T) {
 	s := New(memory.New())
 	k := Key{UserID: "@a:x", DeviceID: "D", Scope: "s", TxnID: "t"}
 	boom := errors.New("boom")
-	if _, err := s.Do(ctx, k, func() (string, error) { return "", boom }); !errors.Is(err, boom) {
+	if _, err := s.Do(ctx, k, func(Recorder) (string, error) { return "", boom }); !errors.Is(err, boom) {
 		t.Fatalf("Do = %v, want boom", err)
 	}
 	if _, ok, _ := s.Get(ctx, k); ok {
 		t.Fatal("a failed send was recorded")
 	}
-	got, err := s.Do(ctx, k, func() (string, error) { return "$ok", nil })
+	got, err := s.Do(ctx, k, func(Recorder) (string, error) { return "$ok", nil })
 	if err != nil || got != "$ok" {
 		t.Fatalf("retry after failure = %q, %v", got, err)
 	}
@@ -70,7 +70,7 @@ func TestConcurrentRetriesSendOnce(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			id, err := s.Do(ctx, k, func() (string, error) {
+			id, err := s.Do(ctx, k, func(Recorder) (string, error) {
 				n := sends.Add(1)
 				return fmt.Sprintf("$e%d", n), nil
 			})
@@ -129,7 +129,7 @@ func TestDoKeepsARecordMadeBySend(t *testing.T) {
 	ctx := context.Background()
 	s := New(memory.New())
 	k := Key{UserID: "@a:x", DeviceID: "D", Scope: "s", TxnID: "t"}
-	got, err := s.Do(ctx, k, func() (string, error) {
+	got, err := s.Do(ctx, k, func(Recorder) (string, error) {
 		return "$early", s.Put(ctx, k, "$early")
 	})
 	if err != nil || got != "$early" {
@@ -140,16 +140,16 @@ func TestDoKeepsARecordMadeBySend(t *testing.T) {
 	}
 }
 
-func TestPutTxIsDurableWithItsTransaction(t *testing.T) {
+func TestRecordIsDurableWithItsTransaction(t *testing.T) {
 	ctx := context.Background()
 	db := memory.New()
 	s := New(db)
 	k := Key{UserID: "@a:x", DeviceID: "D", Scope: "s", TxnID: "t"}
-	// The event's transaction fails after PutTx: nothing is recorded.
+	// The event's transaction fails after recording: nothing is recorded.
 	boom := errors.New("boom")
-	_, err := s.Do(ctx, k, func() (string, error) {
+	_, err := s.Do(ctx, k, func(record Recorder) (string, error) {
 		err := db.Update(ctx, func(tx persist.Tx) error {
-			if err := s.PutTx(tx, k, "$lost"); err != nil {
+			if err := record(tx, "$lost"); err != nil {
 				return err
 			}
 			return boom
@@ -166,8 +166,8 @@ func TestPutTxIsDurableWithItsTransaction(t *testing.T) {
 		t.Fatal("an aborted transaction left a sender record")
 	}
 	// It commits: both records exist, and a retry returns the event.
-	send := func() (string, error) {
-		return "$ev", db.Update(ctx, func(tx persist.Tx) error { return s.PutTx(tx, k, "$ev") })
+	send := func(record Recorder) (string, error) {
+		return "$ev", db.Update(ctx, func(tx persist.Tx) error { return record(tx, "$ev") })
 	}
 	for _, name := range []string{"first", "retry"} {
 		if got, err := s.Do(ctx, k, send); err != nil || got != "$ev" {
@@ -179,38 +179,30 @@ func TestPutTxIsDurableWithItsTransaction(t *testing.T) {
 	}
 }
 
-// TestDoTrustsPutTx checks that a send recording its event with PutTx in
-// its own transaction costs Do one read (the lookup before send), not a
-// second one after it, and that a send that did not record still gets its
-// record written.
-func TestDoTrustsPutTx(t *testing.T) {
+// TestDoTrustsRecord checks that a send recording its event with the
+// Recorder in its own transaction costs Do one read (the lookup before
+// send) and no write after it, and that a send that did not record still
+// gets its record written.
+func TestDoTrustsRecord(t *testing.T) {
 	ctx := context.Background()
 	db := &kvtest.Counting{Store: memory.New()}
 	s := New(db)
 	k := Key{UserID: "@a:x", DeviceID: "D", Scope: "s", TxnID: "t1"}
-	got, err := s.Do(ctx, k, func() (string, error) {
-		return "$ev", db.Update(ctx, func(tx persist.Tx) error { return s.PutTx(tx, k, "$ev") })
+	got, err := s.Do(ctx, k, func(record Recorder) (string, error) {
+		return "$ev", db.Update(ctx, func(tx persist.Tx) error { return record(tx, "$ev") })
 	})
 	if err != nil || got != "$ev" {
 		t.Fatalf("Do = %q, %v", got, err)
 	}
 	if db.Views.Load() != 1 {
-		t.Fatalf("Do with PutTx made %d reads, want 1", db.Views.Load())
+		t.Fatalf("Do with a recording send made %d reads, want 1", db.Views.Load())
 	}
-	if len(s.inTx) != 0 {
-		t.Fatalf("Do left %d in-transaction records behind", len(s.inTx))
-	}
-	// PutTx outside a Do keeps nothing in memory.
-	k2 := Key{UserID: "@a:x", DeviceID: "D", Scope: "s", TxnID: "t2"}
-	if err := db.Update(ctx, func(tx persist.Tx) error { return s.PutTx(tx, k2, "$other") }); err != nil {
-		t.Fatal(err)
-	}
-	if len(s.inTx) != 0 {
-		t.Fatal("PutTx outside a Do was remembered")
+	if db.Updates.Load() != 1 {
+		t.Fatalf("Do with a recording send made %d writes, want only the send's", db.Updates.Load())
 	}
 	// A send that records nothing still gets its record.
 	k3 := Key{UserID: "@a:x", DeviceID: "D", Scope: "s", TxnID: "t3"}
-	if got, err := s.Do(ctx, k3, func() (string, error) { return "$plain", nil }); err != nil || got != "$plain" {
+	if got, err := s.Do(ctx, k3, func(Recorder) (string, error) { return "$plain", nil }); err != nil || got != "$plain" {
 		t.Fatalf("Do = %q, %v", got, err)
 	}
 	if id, ok, err := s.Get(ctx, k3); err != nil || !ok || id != "$plain" {

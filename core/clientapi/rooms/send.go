@@ -218,8 +218,8 @@ func (h *Handlers) checkRedaction(ctx context.Context, roomID, sender, eventID s
 // without its transaction_id, and a send whose record cannot be written
 // fails as a whole and may be retried.
 func (h *Handlers) sendTransaction(ctx context.Context, k txn.Key, roomID string, p room.Proto) (string, error) {
-	return h.txns.Do(ctx, k, func() (string, error) {
-		p.Also = func(tx persist.Tx, ev *event.PDU) error { return h.txns.PutTx(tx, k, ev.ID()) }
+	return h.txns.Do(ctx, k, func(record txn.Recorder) (string, error) {
+		p.Also = func(tx persist.Tx, ev *event.PDU) error { return record(tx, ev.ID()) }
 		ev, err := h.dag.Send(ctx, roomID, p)
 		if err != nil {
 			return "", sendError(err, len(p.Content))
