@@ -43,7 +43,7 @@ type seededReader struct{ r *rand.ChaCha8 }
 
 func (s seededReader) Read(p []byte) (int, error) { return s.r.Read(p) }
 
-func newServer(t *testing.T, name string, seed byte, ring keyring) *server {
+func newServer(t testing.TB, name string, seed byte, ring keyring) *server {
 	t.Helper()
 	key, err := signing.KeyFromSeed("ed25519:test", bytes.Repeat([]byte{seed}, ed25519.SeedSize))
 	if err != nil {
@@ -70,7 +70,7 @@ func newServer(t *testing.T, name string, seed byte, ring keyring) *server {
 
 func strp(s string) *string { return &s }
 
-func content(t *testing.T, v any) json.RawMessage {
+func content(t testing.TB, v any) json.RawMessage {
 	t.Helper()
 	raw, err := json.Marshal(v)
 	if err != nil {
@@ -81,7 +81,7 @@ func content(t *testing.T, v any) json.RawMessage {
 
 // createPublicRoom makes a room on s with alice as creator and admin and a
 // public join rule, and returns the events in order.
-func createPublicRoom(t *testing.T, s *server, v *roomversion.Version, alice string) []*event.PDU {
+func createPublicRoom(t testing.TB, s *server, v *roomversion.Version, alice string) []*event.PDU {
 	t.Helper()
 	ctx := context.Background()
 	cc := map[string]any{"room_version": v.ID}
@@ -208,7 +208,7 @@ func TestLocalEventNotAllowedStoresNothing(t *testing.T) {
 
 // federate copies a's room to b: b imports the create event, then accepts
 // the rest in order.
-func federate(t *testing.T, b *server, evs []*event.PDU) {
+func federate(t testing.TB, b *server, evs []*event.PDU) {
 	t.Helper()
 	ctx := context.Background()
 	res, err := b.dag.Import(ctx, evs[0], nil, nil)

@@ -5,11 +5,11 @@ import (
 	"testing"
 )
 
-// BenchmarkIncrementalSync500Rooms is the send-to-sync path: a user in 500
+// BenchmarkIncrementalSync1000Rooms is the send-to-sync path: a user in 1000
 // rooms, one new message since the token.
-func BenchmarkIncrementalSync500Rooms(b *testing.B) {
+func BenchmarkIncrementalSync1000Rooms(b *testing.B) {
 	e := newEnv(b, nil)
-	rooms := make([]string, 500)
+	rooms := make([]string, 1000)
 	for i := range rooms {
 		rooms[i] = e.createRoom(b, alice, "")
 		e.member(b, rooms[i], bob, bob, "join")
