@@ -14,18 +14,14 @@ import (
 	"time"
 )
 
-// newHTTPClient returns a client whose connection pool holds enough idle
-// connections for every concurrent sender and syncer, so that a phase never
-// pays for new TCP connections after its first requests.
-func newHTTPClient() *http.Client {
-	tr := &http.Transport{
-		Proxy:               nil, // loopback only; never a proxy from the environment
-		MaxIdleConns:        512,
-		MaxIdleConnsPerHost: 256,
-		IdleConnTimeout:     2 * time.Minute,
-		DisableCompression:  true,
+// newHTTPClient returns a client for one user, with a connection of its
+// own (see connTransport). base is http://host:port.
+func newHTTPClient(base string) (*http.Client, error) {
+	u, err := url.Parse(base)
+	if err != nil || u.Scheme != "http" || u.Host == "" {
+		return nil, fmt.Errorf("server URL %q: want http://host:port", base)
 	}
-	return &http.Client{Transport: tr}
+	return &http.Client{Transport: &connTransport{addr: u.Host}}, nil
 }
 
 // client is one logged-in Matrix user (or an anonymous caller when token is
@@ -97,10 +93,14 @@ func (c *client) do(ctx context.Context, method, path string, body, out any) (in
 // register creates the account name with the m.login.dummy stage of
 // user-interactive authentication (first asking for a session, as clients do)
 // and returns a client logged in as it.
-func register(ctx context.Context, base string, hc *http.Client, name string) (*client, error) {
+func register(ctx context.Context, base string, name string) (*client, error) {
+	hc, err := newHTTPClient(base)
+	if err != nil {
+		return nil, err
+	}
 	anon := &client{base: base, hc: hc}
 	req := map[string]any{"username": name, "password": "bench-password-" + name, "initial_device_display_name": "bench"}
-	_, err := anon.do(ctx, "POST", "/_matrix/client/v3/register", req, nil)
+	_, err = anon.do(ctx, "POST", "/_matrix/client/v3/register", req, nil)
 	var ae *apiError
 	if !errors.As(err, &ae) || ae.Status != http.StatusUnauthorized {
 		return nil, fmt.Errorf("register %s: expected 401 with a UIA session, got %v", name, err)

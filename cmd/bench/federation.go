@@ -39,13 +39,12 @@ func federation(ctx context.Context, bin, dir string, d time.Duration) (fedResul
 		if _, err := s.start(ctx); err != nil {
 			return r, err
 		}
-		s.hc = newHTTPClient()
 	}
-	ua, err := register(ctx, a.url, a.hc, "bench"+runID+"_fed_a")
+	ua, err := register(ctx, a.url, "bench"+runID+"_fed_a")
 	if err != nil {
 		return r, fmt.Errorf("node A: %w", err)
 	}
-	ub, err := register(ctx, b.url, b.hc, "bench"+runID+"_fed_b")
+	ub, err := register(ctx, b.url, "bench"+runID+"_fed_b")
 	if err != nil {
 		return r, fmt.Errorf("node B: %w", err)
 	}

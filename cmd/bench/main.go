@@ -44,6 +44,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"runtime/pprof"
 	"strings"
 	"time"
 )
@@ -64,6 +65,7 @@ type options struct {
 	fed      bool
 	fedOnly  bool
 	loads    string
+	cpuProf  string
 }
 
 func main() {
@@ -83,11 +85,26 @@ func main() {
 	flag.BoolVar(&o.keep, "keep", false, "keep the servers' data directories and logs")
 	flag.BoolVar(&o.fed, "federation", true, "when hearth is started, also start two federating hearth nodes and measure send-to-sync between them")
 	flag.BoolVar(&o.fedOnly, "federation-only", false, "run only the two-node federation phase (needs hearth among -start)")
+	flag.StringVar(&o.cpuProf, "cpuprofile", "", "write the load generator's own CPU profile to this file")
 	flag.Parse()
-	if err := run(o); err != nil {
+	if err := runProfiled(o); err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
 		os.Exit(1)
 	}
+}
+
+// runProfiled is run, with the load generator's own CPU profile written
+// when -cpuprofile asks for it.
+func runProfiled(o options) error {
+	if o.cpuProf == "" {
+		return run(o)
+	}
+	stop, err := profileCPU(o.cpuProf)
+	if err != nil {
+		return err
+	}
+	defer stop()
+	return run(o)
 }
 
 func logf(format string, args ...any) {
@@ -561,4 +578,19 @@ func writeTargets(w io.Writer, res *results) {
 	if wasmGzip > 0 {
 		line("wasm ≤ 3 MB gzip", fmt.Sprintf("%s gzip", mb(wasmGzip)), wasmGzip <= 3_000_000)
 	}
+}
+
+// profileCPU starts profiling this process's CPU use into path, so that
+// the load generator's own cost can be checked; the returned function
+// stops it.
+func profileCPU(path string) (func(), error) {
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, fmt.Errorf("cpu profile: %w", err)
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("cpu profile: %w", err)
+	}
+	return func() { pprof.StopCPUProfile(); f.Close() }, nil
 }

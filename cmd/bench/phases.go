@@ -148,7 +148,6 @@ loop:
 // the shared room and the spread rooms, joins everyone, and starts the
 // reader's long-polling sync. None of it is measured.
 func setup(ctx context.Context, s *server) error {
-	s.hc = newHTTPClient()
 	names := make([]string, numSenders+2)
 	for i := range numSenders {
 		names[i] = fmt.Sprintf("bench%s_sender%02d", runID, i)
@@ -157,7 +156,7 @@ func setup(ctx context.Context, s *server) error {
 	names[numSenders+1] = "bench" + runID + "_big"
 	users := make([]*client, len(names))
 	err := parallel(ctx, len(names), 4, func(ctx context.Context, i int) error {
-		c, err := register(ctx, s.url, s.hc, names[i])
+		c, err := register(ctx, s.url, names[i])
 		users[i] = c
 		return err
 	})

@@ -36,7 +36,6 @@ type server struct {
 	waitErr    error
 
 	// set up by the benchmark
-	hc      *http.Client
 	senders []*client
 	reader  *client
 	big     *client
