@@ -164,6 +164,8 @@ func (s *Server) newClientAPI(ctx context.Context) (*clientAPI, error) {
 		// Invites to rooms of other servers: the federation handlers
 		// keep them.
 		RemoteInvites: s.fed.remoteInvites(),
+		Pace:          syncPace,
+		Sleep:         sleepWith(cfg.AfterFunc),
 	}); err != nil {
 		return nil, err
 	}

@@ -64,6 +64,12 @@ func (w *roomWaker) run(roomID string) {
 	w.wake(append(users, extra...)...)
 }
 
+// syncPace is the least time between two sync answers to one device (see
+// syncer.Config.Pace). Under a steady stream of events it adds at most this
+// to their delivery, and it makes a client that keeps up with a busy room
+// get several events per answer instead of one.
+const syncPace = 4 * time.Millisecond
+
 // sleepWith makes a sleep out of an AfterFunc, or nil without one.
 func sleepWith(afterFunc func(d time.Duration, f func())) func(d time.Duration) {
 	if afterFunc == nil {

@@ -104,12 +104,24 @@ type Config struct {
 	// RemoteInvites supplies invites to rooms this server is not in;
 	// without it only invites the room DAG holds show.
 	RemoteInvites RemoteInvites
+
+	// Pace is the least time between the start of one device's incremental
+	// sync and the answer before it: a device that syncs again sooner
+	// first waits out the rest, so that what happens meanwhile shares one
+	// answer. A client that keeps up with a busy room would otherwise get
+	// an answer per event or two, each costing it and the server a
+	// request. An idle device, whose sync waits for news, never notices.
+	// It needs Sleep; zero means no pacing.
+	Pace time.Duration
+	// Sleep pauses the calling goroutine for d (time.Sleep natively).
+	Sleep func(d time.Duration)
 }
 
 // Syncer answers /sync requests. It is safe for concurrent use.
 type Syncer struct {
 	cfg     Config
 	members memberCache
+	pacer   pacer
 	// onWait, when set (by tests), is called each time a long-polling
 	// request starts to wait.
 	onWait func()
@@ -148,6 +160,20 @@ func (s *Syncer) Sync(ctx context.Context, req Request) (*Response, error) {
 	if err := s.setPresence(ctx, req); err != nil {
 		return nil, err
 	}
+	if req.Since != nil && s.cfg.Pace > 0 && s.cfg.Sleep != nil {
+		if d := s.pacer.wait(req.UserID, req.DeviceID, s.cfg.Now(), s.cfg.Pace); d > 0 {
+			s.cfg.Sleep(d)
+		}
+	}
+	resp, err := s.sync(ctx, req)
+	if err == nil && s.cfg.Pace > 0 {
+		s.pacer.answered(req.UserID, req.DeviceID, s.cfg.Now(), s.cfg.Pace)
+	}
+	return resp, err
+}
+
+// sync is Sync after pacing.
+func (s *Syncer) sync(ctx context.Context, req Request) (*Response, error) {
 	if req.Since == nil || req.FullState || req.Timeout <= 0 || s.cfg.Notifier == nil {
 		return s.compute(ctx, req)
 	}
