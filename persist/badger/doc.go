@@ -9,7 +9,9 @@
 // store runs read-write transactions one at a time on a single writer
 // goroutine and commits them in groups: every transaction that arrives
 // while the previous group is being synced joins the next group, which is
-// written as one BadgerDB transaction and synced once. Each callback's
+// written as one BadgerDB transaction and made durable once, by one write
+// and one data sync of the store's own journal (see journal.go: BadgerDB's
+// memory-mapped log is synced only at checkpoints). Each callback's
 // writes are kept in a private copy-on-write layer until it returns, so a
 // failing callback is rolled back without affecting the others in its group,
 // and each callback runs exactly once.
@@ -17,8 +19,7 @@
 // The writer pipelines: the callbacks of the next group run, reading what
 // the syncing group wrote, while that group's sync is in flight. The next
 // group is written to BadgerDB only after the sync has finished, so that
-// each sync covers a whole group and no write can rotate the memtable while
-// its write-ahead log is being synced. If a sync fails, the transactions
+// each sync covers a whole group. If a sync fails, the transactions
 // that read its group's writes fail too, and the store stops accepting
 // writes, since the state on disk is then unknown.
 //

@@ -53,10 +53,10 @@ func TestNothingAckedOrVisibleBeforeSync(t *testing.T) {
 	s := openTest(t)
 	entered, release := make(chan struct{}), make(chan struct{})
 	inner := s.sync
-	s.sync = func() error {
+	s.sync = func(ts uint64, rec []byte) error {
 		close(entered)
 		<-release
-		return inner()
+		return inner(ts, rec)
 	}
 	done := make(chan error, 1)
 	go func() { done <- set(s, t, "k", "v") }()
@@ -85,7 +85,7 @@ func TestSyncFailureStopsWrites(t *testing.T) {
 		t.Fatalf("Update: %v", err)
 	}
 	errDisk := errors.New("disk on fire")
-	s.sync = func() error { return errDisk }
+	s.sync = func(uint64, []byte) error { return errDisk }
 	if err := set(s, t, "k", "v"); !errors.Is(err, errDisk) {
 		t.Fatalf("Update with a failing sync = %v, want the sync error", err)
 	}
@@ -105,12 +105,12 @@ func TestConcurrentUpdatesShareSyncs(t *testing.T) {
 	var syncs atomic.Int32
 	entered, release := make(chan struct{}), make(chan struct{})
 	inner := s.sync
-	s.sync = func() error {
+	s.sync = func(ts uint64, rec []byte) error {
 		if syncs.Add(1) == 1 {
 			close(entered)
 			<-release
 		}
-		return inner()
+		return inner(ts, rec)
 	}
 	const n = 64
 	var wg sync.WaitGroup

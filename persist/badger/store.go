@@ -22,9 +22,10 @@ const dataPrefix = 'd'
 type Option func(*config)
 
 type config struct {
-	logger       *slog.Logger
-	memTableSize int64
-	reserve      int64
+	logger         *slog.Logger
+	memTableSize   int64
+	reserve        int64
+	journalSegment int64
 }
 
 // WithLogger sends BadgerDB's warnings and errors to l; its informational
@@ -51,8 +52,9 @@ type Store struct {
 	quit chan struct{} // closed to stop the writer
 	done chan struct{} // closed when the writer has stopped
 
-	// sync makes committed writes durable: db.Sync, replaced in tests.
-	sync func() error
+	// journal makes groups durable; sync is its write, replaced in tests.
+	journal *journal
+	sync    func(ts uint64, rec []byte) error
 
 	// dir is the BadgerDB directory; freeSpace returns the bytes free on
 	// its filesystem (statfsFree, replaced in tests). See checkSpace.
@@ -85,7 +87,7 @@ var _ persist.Store = (*Store)(nil)
 
 // Open opens the store in dir, creating it if needed.
 func Open(dir string, opts ...Option) (*Store, error) {
-	cfg := config{logger: slog.Default(), memTableSize: 64 << 20, reserve: defaultReserve}
+	cfg := config{logger: slog.Default(), memTableSize: 64 << 20, reserve: defaultReserve, journalSegment: journalSegment}
 	for _, o := range opts {
 		o(&cfg)
 	}
@@ -105,7 +107,11 @@ func Open(dir string, opts ...Option) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("persist/badger: open %s: %w", dir, err)
 	}
-	ts := db.MaxVersion()
+	j, ts, err := recoverJournal(db, dir, cfg.journalSegment)
+	if err != nil {
+		db.Close()
+		return nil, fmt.Errorf("persist/badger: open %s: %w", dir, err)
+	}
 	db.SetDiscardTs(ts)
 	s := &Store{
 		db:      db,
@@ -116,13 +122,38 @@ func Open(dir string, opts ...Option) (*Store, error) {
 		writeTs: ts,
 		readTs:  ts,
 		readers: make(map[uint64]int),
+		journal: j,
 	}
-	s.sync = db.Sync
+	s.sync = j.write
 	s.dir, s.reserve, s.memTableSize = dir, cfg.reserve, bopts.MemTableSize
 	s.freeSpace = func() (int64, error) { return statfsFree(dir) }
 	s.idle.L = &s.mu
 	go s.writeLoop()
 	return s, nil
+}
+
+// journalSegment is the size of each of the journal's two segments: a
+// checkpoint every 4 MiB of writes, 8 MiB of disk.
+const journalSegment = 4 << 20
+
+// recoverJournal opens the journal in dir, applies what BadgerDB lost of
+// it, makes that durable and starts the journal over. It returns the
+// journal and the timestamp of the newest group.
+func recoverJournal(db *bdb.DB, dir string, segment int64) (*journal, uint64, error) {
+	j, err := openJournal(dir, segment, db.Sync)
+	if err != nil {
+		return nil, 0, err
+	}
+	last, err := j.replay(db)
+	if err == nil {
+		last = max(last, db.MaxVersion())
+		err = j.start(last)
+	}
+	if err != nil {
+		j.close()
+		return nil, 0, err
+	}
+	return j, last, nil
 }
 
 // View runs fn in a read-only transaction on the snapshot left by the last
@@ -170,7 +201,9 @@ func (s *Store) releaseReader(ts uint64) {
 func (s *Store) publish(ts uint64) {
 	s.mu.Lock()
 	s.readTs = ts
-	discard := ts
+	// Versions newer than the last checkpoint stay until the next one:
+	// replaying the journal may apply them again (see journal).
+	discard := min(ts, s.journal.durable)
 	for r := range s.readers {
 		discard = min(discard, r)
 	}
@@ -247,7 +280,11 @@ func (s *Store) shutdown() error {
 		s.idle.Wait()
 	}
 	s.mu.Unlock()
-	if err := s.db.Close(); err != nil {
+	err := s.db.Close()
+	if jerr := s.journal.close(); err == nil {
+		err = jerr
+	}
+	if err != nil {
 		return fmt.Errorf("persist/badger: close: %w", err)
 	}
 	return nil

@@ -210,12 +210,13 @@ func (g *group) flush() error {
 	g.waitSync()
 	members := g.members
 	var err error
+	var rec []byte
 	if len(members) > 0 {
 		// The members read what the previous group wrote: if its sync
 		// failed, they fail too.
 		if err = g.s.failure(); err == nil {
 			if err = g.s.checkSpace(g.used.raw); err == nil {
-				err = g.s.commit(&g.overlay)
+				rec, err = g.s.commit(&g.overlay)
 			}
 		}
 	}
@@ -239,7 +240,7 @@ func (g *group) flush() error {
 	g.syncing = done
 	go func(ts uint64) {
 		defer close(done)
-		err := g.s.syncAndPublish(ts)
+		err := g.s.syncAndPublish(ts, rec)
 		for _, r := range members {
 			r.finish(err)
 		}
@@ -247,11 +248,13 @@ func (g *group) flush() error {
 	return nil
 }
 
-// commit writes overlay as one BadgerDB transaction, without syncing it.
-func (s *Store) commit(overlay *tree.Tree[entry]) error {
+// commit writes overlay as one BadgerDB transaction, without syncing it,
+// and returns its journal record.
+func (s *Store) commit(overlay *tree.Tree[entry]) ([]byte, error) {
 	ts := s.writeTs + 1
 	txn := s.db.NewTransactionAt(s.writeTs, true)
 	defer txn.Discard()
+	rec := newRecord(ts)
 	for it := overlay.Iter(nil, nil, false); it.Next(); {
 		var err error
 		if e := it.Value(); e.del {
@@ -260,23 +263,22 @@ func (s *Store) commit(overlay *tree.Tree[entry]) error {
 			err = txn.SetEntry(bdb.NewEntry(it.Key(), e.value))
 		}
 		if err != nil {
-			return s.writeError("stage write", err)
+			return nil, s.writeError("stage write", err)
 		}
+		rec.add(it.Key(), it.Value())
 	}
 	if err := txn.CommitAt(ts, nil); err != nil {
-		return s.writeError("commit", err)
+		return nil, s.writeError("commit", err)
 	}
 	s.writeTs = ts
-	return nil
+	return rec.seal(), nil
 }
 
-// syncAndPublish makes the group committed at ts durable, then visible.
-// Nothing is acknowledged or visible before this sync. It covers the
-// memtable's write-ahead log and the value log, the same files SyncWrites
-// syncs after every transaction. No other write can rotate the memtable
-// while it runs, as the writer commits the next group only afterwards.
-func (s *Store) syncAndPublish(ts uint64) error {
-	if err := s.sync(); err != nil {
+// syncAndPublish makes the group committed at ts, whose journal record is
+// rec, durable, then visible. Nothing is acknowledged or visible before
+// this sync.
+func (s *Store) syncAndPublish(ts uint64, rec []byte) error {
+	if err := s.sync(ts, rec); err != nil {
 		return s.writeError("sync", err)
 	}
 	s.publish(ts)

@@ -1,0 +1,272 @@
+//go:build !js
+
+package badger
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"hearth/persist"
+)
+
+// withJournalSegment sets the size of the journal's segments, so that tests
+// can fill them quickly.
+func withJournalSegment(n int64) Option {
+	return func(c *config) { c.journalSegment = n }
+}
+
+// copyDir copies the regular files of src into a new directory, as a
+// process crash would leave them: with everything written so far, synced or
+// not.
+func copyDir(t *testing.T, src string) string {
+	t.Helper()
+	dst := t.TempDir()
+	entries, err := os.ReadDir(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range entries {
+		if e.Type().IsRegular() {
+			copySparse(t, filepath.Join(src, e.Name()), filepath.Join(dst, e.Name()))
+		}
+	}
+	return dst
+}
+
+// Whence values of lseek that find the data of a sparse file.
+const (
+	seekData = 3
+	seekHole = 4
+)
+
+// copySparse copies the file src to dst, skipping the holes of a sparse
+// src: BadgerDB's value log is a 2 GiB file with a few pages written.
+func copySparse(t *testing.T, src, dst string) {
+	t.Helper()
+	in, err := os.Open(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer in.Close()
+	out, err := os.Create(dst)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer out.Close()
+	fi, err := in.Stat()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := out.Truncate(fi.Size()); err != nil {
+		t.Fatal(err)
+	}
+	for off := int64(0); off < fi.Size(); {
+		start, err := in.Seek(off, seekData)
+		if err != nil {
+			break // no data after off (ENXIO)
+		}
+		end, err := in.Seek(start, seekHole)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := io.Copy(io.NewOffsetWriter(out, start), io.NewSectionReader(in, start, end-start)); err != nil {
+			t.Fatal(err)
+		}
+		off = end
+	}
+}
+
+// loseMemtables removes BadgerDB's memtable logs from dir: what a power
+// loss does to everything BadgerDB wrote since its last sync, and more.
+func loseMemtables(t *testing.T, dir string) {
+	t.Helper()
+	logs, _ := filepath.Glob(filepath.Join(dir, "*.mem"))
+	if len(logs) == 0 {
+		t.Fatal("no memtable logs to lose")
+	}
+	for _, f := range logs {
+		if err := os.Remove(f); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// writeWorkload makes n groups of sets, overwrites and deletes and returns
+// what the store must then hold.
+func writeWorkload(t *testing.T, s *Store, n int, value string) map[string]string {
+	t.Helper()
+	want := map[string]string{}
+	for i := range n {
+		err := s.Update(t.Context(), func(tx persist.Tx) error {
+			k := fmt.Sprintf("k%03d", i)
+			if err := tx.Set([]byte(k), []byte(value+k)); err != nil {
+				return err
+			}
+			if i%3 == 2 { // overwrite an earlier key
+				return tx.Set([]byte(fmt.Sprintf("k%03d", i-1)), []byte("again"))
+			}
+			if i%5 == 4 { // delete an earlier key
+				return tx.Delete([]byte(fmt.Sprintf("k%03d", i-2)))
+			}
+			return nil
+		})
+		if err != nil {
+			t.Fatalf("Update %d: %v", i, err)
+		}
+		k := fmt.Sprintf("k%03d", i)
+		want[k] = value + k
+		if i%3 == 2 {
+			want[fmt.Sprintf("k%03d", i-1)] = "again"
+		} else if i%5 == 4 {
+			delete(want, fmt.Sprintf("k%03d", i-2))
+		}
+	}
+	return want
+}
+
+func checkContents(t *testing.T, s *Store, want map[string]string) {
+	t.Helper()
+	got := map[string]string{}
+	err := s.View(t.Context(), func(tx persist.Tx) error {
+		it := tx.Iterate(persist.IterOptions{})
+		defer it.Close()
+		for it.Next() {
+			got[string(it.Key())] = string(it.Value())
+		}
+		return it.Err()
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != len(want) {
+		t.Errorf("store holds %d keys, want %d", len(got), len(want))
+	}
+	for k, v := range want {
+		if got[k] != v {
+			t.Errorf("%s = %q, want %q", k, got[k], v)
+		}
+	}
+}
+
+func TestJournalRestoresWhatBadgerLost(t *testing.T) {
+	dir := t.TempDir()
+	s, err := Open(dir, WithLogger(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := writeWorkload(t, s, 200, "v")
+	crashed := copyDir(t, dir)
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	loseMemtables(t, crashed)
+
+	s, err = Open(crashed, WithLogger(nil))
+	if err != nil {
+		t.Fatalf("Open after the loss: %v", err)
+	}
+	defer s.Close()
+	checkContents(t, s, want)
+	// The store keeps working, and what it writes now survives a crash.
+	if err := s.Update(t.Context(), func(tx persist.Tx) error { return tx.Set([]byte("after"), []byte("x")) }); err != nil {
+		t.Fatal(err)
+	}
+	want["after"] = "x"
+	again := copyDir(t, crashed)
+	s2, err := Open(again, WithLogger(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s2.Close()
+	checkContents(t, s2, want)
+}
+
+func TestJournalCheckpoints(t *testing.T) {
+	dir := t.TempDir()
+	s, err := Open(dir, WithLogger(nil), withJournalSegment(4<<10))
+	if err != nil {
+		t.Fatal(err)
+	}
+	start := s.journal.durable
+	// About 60 KiB of records: many checkpoints, and one group larger
+	// than a segment, which only a checkpoint can make durable.
+	want := writeWorkload(t, s, 300, strings.Repeat("x", 200))
+	big := strings.Repeat("b", 8<<10)
+	if err := s.Update(t.Context(), func(tx persist.Tx) error { return tx.Set([]byte("big"), []byte(big)) }); err != nil {
+		t.Fatal(err)
+	}
+	want["big"] = big
+	if s.journal.durable <= start {
+		t.Errorf("no checkpoint after 60 KiB of 4 KiB segments: durable %d, at open %d", s.journal.durable, start)
+	}
+	if err := s.Update(t.Context(), func(tx persist.Tx) error { return tx.Set([]byte("last"), []byte("l")) }); err != nil {
+		t.Fatal(err)
+	}
+	want["last"] = "l"
+	crashed := copyDir(t, dir)
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	for _, d := range []string{dir, crashed} {
+		s, err := Open(d, WithLogger(nil), withJournalSegment(4<<10))
+		if err != nil {
+			t.Fatal(err)
+		}
+		checkContents(t, s, want)
+		if err := s.Close(); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+func TestParseRecordsStops(t *testing.T) {
+	rec := func(ts uint64, key string) []byte {
+		r := newRecord(ts)
+		r.add([]byte(key), entry{value: []byte("v")})
+		return r.seal()
+	}
+	marker := func(ts uint64) []byte { r := newRecord(ts); return r.seal() }
+	cat := func(parts ...[]byte) []byte { return bytes.Join(parts, nil) }
+	torn := rec(12, "c")
+	torn[len(torn)-1] ^= 0xff
+	tests := []struct {
+		name string
+		data []byte
+		want []uint64
+	}{
+		{"empty", nil, nil},
+		{"zeros", make([]byte, 64), nil},
+		{"records then zeros", cat(marker(9), rec(10, "a"), rec(11, "b"), make([]byte, 64)), []uint64{9, 10, 11}},
+		{"torn record", cat(marker(9), rec(10, "a"), torn, rec(13, "d")), []uint64{9, 10}},
+		{"stale record after new ones", cat(marker(20), rec(21, "a"), rec(5, "old"), rec(6, "old")), []uint64{20, 21}},
+		{"cut short", cat(marker(9), rec(10, "a")[:20]), []uint64{9}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var got []uint64
+			for _, r := range parseRecords(tt.data) {
+				got = append(got, r.ts)
+			}
+			if fmt.Sprint(got) != fmt.Sprint(tt.want) {
+				t.Errorf("timestamps %v, want %v", got, tt.want)
+			}
+		})
+	}
+}
+
+func TestJournalWriteFailureStopsWrites(t *testing.T) {
+	s := openTest(t)
+	s.journal.dataSync = func(*os.File) error { return errors.New("disk on fire") }
+	if err := set(s, t, "k", "v"); err == nil || !strings.Contains(err.Error(), "disk on fire") {
+		t.Fatalf("Update with a failing journal = %v", err)
+	}
+	if visible(t, s, "k") {
+		t.Error("a write the journal could not sync is visible")
+	}
+}
