@@ -133,8 +133,8 @@ func Open(dir string, opts ...Option) (*Store, error) {
 }
 
 // journalSegment is the size of each of the journal's two segments: a
-// checkpoint every 4 MiB of writes, 8 MiB of disk.
-const journalSegment = 4 << 20
+// checkpoint every 2 MiB of writes, 4 MiB of disk.
+const journalSegment = 2 << 20
 
 // recoverJournal opens the journal in dir, applies what BadgerDB lost of
 // it, makes that durable and starts the journal over. It returns the
