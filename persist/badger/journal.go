@@ -3,6 +3,7 @@
 package badger
 
 import (
+	"bufio"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -11,6 +12,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 
 	bdb "github.com/dgraph-io/badger/v4"
 )
@@ -226,40 +228,53 @@ func (j *journal) checkpoint() error {
 // leaves the segment with that marker current and returns the newest
 // timestamp it applied, or 0 if none.
 func (j *journal) replay(db *bdb.DB) (uint64, error) {
-	type segment struct {
-		ok     bool // starts with a marker
-		marker uint64
-		recs   []journalRecord
-	}
-	var segs [2]segment
+	var markers [2]uint64
+	var ok [2]bool
 	for i, f := range j.segs {
-		data, err := io.ReadAll(io.NewSectionReader(f, 0, j.size))
-		if err != nil {
-			return 0, fmt.Errorf("journal: read %s: %w", f.Name(), err)
-		}
-		recs := parseRecords(data)
-		if len(recs) > 0 && len(recs[0].writes) == 0 {
-			segs[i] = segment{true, recs[0].ts, recs[1:]}
+		rd, limit := j.segment(f)
+		err := readRecords(rd, limit, func(r journalRecord) error {
+			if len(r.writes) == 0 {
+				markers[i], ok[i] = r.ts, true
+			}
+			return errStop
+		})
+		if err != nil && !errors.Is(err, errStop) {
+			return 0, err
 		}
 	}
-	// A new journal has no marker yet; start then writes segment 0.
-	j.cur = 1
-	switch a, b := segs[0], segs[1]; {
-	case a.ok && (!b.ok || a.marker > b.marker || a.marker == b.marker && len(a.recs) >= len(b.recs)):
+	switch {
+	case ok[0] && (!ok[1] || markers[0] >= markers[1]):
 		j.cur = 0
-	case b.ok:
+	case ok[1]:
 		j.cur = 1
 	default:
+		// A new journal; start then writes segment 0.
+		j.cur = 1
 		return 0, nil
 	}
 	var last uint64
-	for _, r := range segs[j.cur].recs {
+	first := true
+	rd, limit := j.segment(j.segs[j.cur])
+	err := readRecords(rd, limit, func(r journalRecord) error {
+		if first { // the marker
+			first = false
+			return nil
+		}
 		if err := applyRecord(db, r.ts, r.writes); err != nil {
-			return 0, fmt.Errorf("journal: replay the group at %d: %w", r.ts, err)
+			return fmt.Errorf("journal: replay the group at %d: %w", r.ts, err)
 		}
 		last = r.ts
-	}
-	return last, nil
+		return nil
+	})
+	return last, err
+}
+
+// errStop ends readRecords early.
+var errStop = errors.New("stop")
+
+// segment returns a reader of f's records, which are at most a segment long.
+func (j *journal) segment(f *os.File) (io.Reader, int64) {
+	return bufio.NewReaderSize(io.NewSectionReader(f, 0, j.size), 64<<10), j.size
 }
 
 // journalRecord is one parsed record.
@@ -268,25 +283,35 @@ type journalRecord struct {
 	writes []byte
 }
 
-// parseRecords returns the records at the start of data, up to the first
-// one that is torn, zero or not newer than the one before.
-func parseRecords(data []byte) []journalRecord {
-	var recs []journalRecord
+// readRecords calls fn with each record at the start of r, up to the first
+// one that is torn, zero, longer than limit or not newer than the one
+// before. The record's bytes are valid only during the call.
+func readRecords(r io.Reader, limit int64, fn func(journalRecord) error) error {
+	var header [journalHeader]byte
+	var body []byte
 	var last uint64
-	for len(data) >= journalHeader {
-		n := int64(binary.LittleEndian.Uint32(data[0:]))
-		ts := binary.LittleEndian.Uint64(data[8:])
-		if n > int64(len(data)-journalHeader) || (len(recs) > 0 && ts <= last) {
-			break
+	for n := 0; ; n++ {
+		if _, err := io.ReadFull(r, header[:]); err != nil {
+			return nil // the end of the segment
 		}
-		crc := crc32.Update(crc32.Checksum(data[0:4], castagnoli), castagnoli, data[8:journalHeader+n])
-		if crc != binary.LittleEndian.Uint32(data[4:]) {
-			break
+		size := binary.LittleEndian.Uint32(header[0:])
+		ts := binary.LittleEndian.Uint64(header[8:])
+		if (n > 0 && ts <= last) || int64(size) > limit {
+			return nil
 		}
-		recs = append(recs, journalRecord{ts, data[journalHeader : journalHeader+n]})
-		last, data = ts, data[journalHeader+n:]
+		body = slices.Grow(body[:0], int(size))[:size]
+		if _, err := io.ReadFull(r, body); err != nil {
+			return nil // cut short
+		}
+		crc := crc32.Update(crc32.Checksum(header[0:4], castagnoli), castagnoli, header[8:])
+		if crc32.Update(crc, castagnoli, body) != binary.LittleEndian.Uint32(header[4:]) {
+			return nil
+		}
+		if err := fn(journalRecord{ts, body}); err != nil {
+			return err
+		}
+		last = ts
 	}
-	return recs
 }
 
 // applyRecord commits one record's writes to db at ts.

@@ -225,7 +225,7 @@ func TestJournalCheckpoints(t *testing.T) {
 	}
 }
 
-func TestParseRecordsStops(t *testing.T) {
+func TestReadRecordsStops(t *testing.T) {
 	rec := func(ts uint64, key string) []byte {
 		r := newRecord(ts)
 		r.add([]byte(key), entry{value: []byte("v")})
@@ -246,12 +246,17 @@ func TestParseRecordsStops(t *testing.T) {
 		{"torn record", cat(marker(9), rec(10, "a"), torn, rec(13, "d")), []uint64{9, 10}},
 		{"stale record after new ones", cat(marker(20), rec(21, "a"), rec(5, "old"), rec(6, "old")), []uint64{20, 21}},
 		{"cut short", cat(marker(9), rec(10, "a")[:20]), []uint64{9}},
+		{"length beyond the segment", cat(marker(9), []byte{0xff, 0xff, 0xff, 0x7f}, make([]byte, 12)), []uint64{9}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			var got []uint64
-			for _, r := range parseRecords(tt.data) {
+			err := readRecords(bytes.NewReader(tt.data), 1<<20, func(r journalRecord) error {
 				got = append(got, r.ts)
+				return nil
+			})
+			if err != nil {
+				t.Fatal(err)
 			}
 			if fmt.Sprint(got) != fmt.Sprint(tt.want) {
 				t.Errorf("timestamps %v, want %v", got, tt.want)
