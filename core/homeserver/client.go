@@ -66,7 +66,6 @@ func (s *Server) newClientAPI(ctx context.Context) (*clientAPI, error) {
 		Store:       cfg.Store,
 		Now:         cfg.Now,
 		Rand:        cfg.Rand,
-		Sleep:       sleepWith(cfg.AfterFunc),
 		Keys:        s.fed.ring,
 		OnAccepted:  c.onAccepted,
 		Index:       c.index,

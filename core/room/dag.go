@@ -38,13 +38,6 @@ type Config struct {
 	Now func() time.Time
 	// Rand supplies randomness for room IDs and old-style event IDs.
 	Rand io.Reader
-	// Sleep, when set, pauses the calling goroutine for d (time.Sleep).
-	// Sends to a room that arrive together share one commit; when the
-	// room's last batch held several sends, the next one waits in short
-	// steps (at most LingerSteps of LingerStep) while more sends keep
-	// arriving, so that concurrent senders settle into one batch per commit
-	// rather than two alternating half batches. Nil never waits.
-	Sleep func(d time.Duration)
 	// Keys looks up other servers' signing keys to verify remote events.
 	Keys event.KeyLookup
 	// OnAccepted, when set, is called after each event that becomes part
@@ -104,8 +97,6 @@ type roomEntry struct {
 	meta    *roomMeta // nil until loaded; replaced, never changed, by writers
 	queue   []*pendingSend
 	sending bool // a goroutine is writing the queue
-	// lastBatch is the number of sends in the room's last batch.
-	lastBatch int
 }
 
 // roomMeta is a room's stored summary.

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"slices"
-	"time"
 
 	"hearth/core/auth"
 	"hearth/core/b64"
@@ -91,13 +90,6 @@ func (d *DAG) newRoomID() (string, error) {
 // maxBatch bounds how many queued local sends to one room share a commit.
 const maxBatch = 64
 
-// Lingering (see Config.Sleep): a batch waits at most LingerSteps steps of
-// LingerStep, and only while each step brought more sends.
-const (
-	LingerStep  = 100 * time.Microsecond
-	LingerSteps = 5
-)
-
 // pendingSend is a local send waiting in its room's queue.
 type pendingSend struct {
 	p    Proto
@@ -140,7 +132,6 @@ func (d *DAG) Send(ctx context.Context, roomID string, p Proto) (*event.PDU, err
 // client does not wait for others' events.
 func (d *DAG) drainSends(ctx context.Context, roomID string, e *roomEntry, mine *pendingSend) {
 	for {
-		d.linger(e)
 		e.mu.Lock()
 		n := min(len(e.queue), maxBatch)
 		if n == 0 {
@@ -155,7 +146,6 @@ func (d *DAG) drainSends(ctx context.Context, roomID string, e *roomEntry, mine 
 		}
 		batch := e.queue[:n:n]
 		e.queue = e.queue[n:]
-		e.lastBatch = n
 		e.mu.Unlock()
 
 		e.write.Lock()
@@ -176,33 +166,6 @@ func (d *DAG) drainSends(ctx context.Context, roomID string, e *roomEntry, mine 
 		for _, req := range batch {
 			close(req.done)
 		}
-	}
-}
-
-// linger lets more sends join the room's next batch while they keep
-// arriving, when the last batch held several (see Config.Sleep).
-func (d *DAG) linger(e *roomEntry) {
-	if d.cfg.Sleep == nil {
-		return
-	}
-	e.mu.Lock()
-	n, last := len(e.queue), e.lastBatch
-	e.mu.Unlock()
-	if last < 2 {
-		return
-	}
-	for range LingerSteps {
-		if n == 0 || n >= maxBatch {
-			return
-		}
-		d.cfg.Sleep(LingerStep)
-		e.mu.Lock()
-		grown := len(e.queue)
-		e.mu.Unlock()
-		if grown == n {
-			return
-		}
-		n = grown
 	}
 }
 

@@ -4,11 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"runtime"
 	"slices"
 	"sync"
 	"testing"
-	"time"
 
 	"hearth/core/event"
 	"hearth/core/roomversion"
@@ -217,67 +215,6 @@ func TestConcurrentSendsShareCommitsAndChain(t *testing.T) {
 	ev, err := reopened.Send(ctx, roomID, Proto{Sender: alice, Type: "m.room.message", Content: content(t, map[string]any{"body": "after"})})
 	if err != nil || ev.PrevEvents()[0] != prev {
 		t.Fatalf("send after reopen: %v, prev %v", err, ev.PrevEvents())
-	}
-}
-
-// TestLingerGathersArrivingSends checks Config.Sleep: after a batch of
-// several sends, the next batch waits while more sends keep arriving and
-// commits them together, and it does not wait after a batch of one.
-func TestLingerGathersArrivingSends(t *testing.T) {
-	ctx := context.Background()
-	s := newServer(t, "a.test", 1, keyring{})
-	alice := "@alice:a.test"
-	evs := createPublicRoom(t, s, roomversion.MustLookup("11"), alice)
-	roomID := evs[0].RoomID()
-	e := s.dag.entry(roomID)
-	queued := func() int {
-		e.mu.Lock()
-		defer e.mu.Unlock()
-		return len(e.queue)
-	}
-	// Each sleep lets one more send arrive, twice; the third sleep sees
-	// none and the batch goes.
-	arrivals, sleeps := 2, 0
-	var wg sync.WaitGroup
-	s.dag.cfg.Sleep = func(time.Duration) {
-		sleeps++
-		if arrivals == 0 {
-			return
-		}
-		arrivals--
-		before := queued()
-		wg.Go(func() {
-			if _, err := s.dag.Send(ctx, roomID, Proto{Sender: alice, Type: "m.room.message", Content: content(t, map[string]any{"body": "joined"})}); err != nil {
-				t.Error(err)
-			}
-		})
-		for queued() == before {
-			runtime.Gosched()
-		}
-	}
-	send := func() {
-		t.Helper()
-		if _, err := s.dag.Send(ctx, roomID, Proto{Sender: alice, Type: "m.room.message", Content: content(t, map[string]any{"body": "lead"})}); err != nil {
-			t.Fatal(err)
-		}
-	}
-	send() // the room's last batch held one send: no waiting
-	if sleeps != 0 {
-		t.Fatalf("a send after a batch of one waited %d times", sleeps)
-	}
-	e.mu.Lock()
-	e.lastBatch = 2 // as after two concurrent sends
-	e.mu.Unlock()
-	send()
-	wg.Wait()
-	if sleeps != 3 {
-		t.Fatalf("waited %d times, want 3 (two arrivals, then none)", sleeps)
-	}
-	e.mu.Lock()
-	last := e.lastBatch
-	e.mu.Unlock()
-	if last != 3 {
-		t.Fatalf("the batch held %d sends, want the leader and the 2 that arrived", last)
 	}
 }
 
