@@ -46,6 +46,7 @@ import (
 	"runtime"
 	"runtime/pprof"
 	"strings"
+	"syscall"
 	"time"
 )
 
@@ -236,6 +237,10 @@ func measure(ctx context.Context, o options, servers []*server, res *results) er
 					other.pause()
 				}
 			}
+			// Write back what any server left in the page cache, so that
+			// the kernel does not write it during this phase, delaying
+			// the measured server's syncs on the same disk.
+			syscall.Sync()
 			err := f(s)
 			for _, other := range servers {
 				other.resume()
