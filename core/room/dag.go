@@ -15,6 +15,7 @@ import (
 	"fmt"
 	"io"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"hearth/core/event"
@@ -77,8 +78,10 @@ type Added struct {
 type DAG struct {
 	cfg    Config
 	stream *streampos.Stream
-	groups *groups
-	events *pduCache
+	// streamTop is the last room/streamtop known to be stored.
+	streamTop atomic.Uint64
+	groups    *groups
+	events    *pduCache
 
 	mu    sync.Mutex
 	rooms map[string]*roomEntry
@@ -138,10 +141,13 @@ func New(ctx context.Context, cfg Config) (*DAG, error) {
 	if cfg.Store == nil || cfg.Now == nil || cfg.Rand == nil || cfg.ServerName == "" {
 		return nil, errors.New("room: Config needs Store, Now, Rand and ServerName")
 	}
-	var lastPos, lastGroup uint64
+	var lastPos, top, lastGroup uint64
 	err := cfg.Store.View(ctx, func(tx persist.Tx) error {
 		var err error
 		if lastPos, err = lastUint64(tx, prefixStream); err != nil {
+			return err
+		}
+		if top, err = loadStreamTop(tx); err != nil {
 			return err
 		}
 		lastGroup, err = lastUint64(tx, prefixGroup)
@@ -150,13 +156,65 @@ func New(ctx context.Context, cfg Config) (*DAG, error) {
 	if err != nil {
 		return nil, fmt.Errorf("room: open: %w", err)
 	}
-	return &DAG{
+	d := &DAG{
 		cfg:    cfg,
-		stream: streampos.New(lastPos),
+		stream: streampos.New(max(lastPos, top)),
 		groups: newGroups(lastGroup),
 		events: newPDUCache(4096),
 		rooms:  make(map[string]*roomEntry),
-	}, nil
+	}
+	d.streamTop.Store(top)
+	return d, nil
+}
+
+// streamBlock is how far room/streamtop is raised at a time: a restart
+// skips at most this many stream positions, and the key is written once
+// per this many events rather than once per event.
+const streamBlock = 4096
+
+func loadStreamTop(tx persist.Tx) (uint64, error) {
+	v, err := tx.Get(streamTopKey)
+	switch {
+	case errors.Is(err, persist.ErrNotFound):
+		return 0, nil
+	case err != nil:
+		return 0, err
+	case len(v) != 8:
+		return 0, fmt.Errorf("%w: room/streamtop is %d bytes", errCorrupt, len(v))
+	}
+	return binary.BigEndian.Uint64(v), nil
+}
+
+// raiseStreamTop makes sure, inside tx, that the stored room/streamtop is
+// above pos, raising it by a block when it is not. It returns the stored
+// value, which the caller records in d.streamTop once tx is durable, or 0
+// if it wrote nothing.
+func (d *DAG) raiseStreamTop(tx persist.Tx, pos uint64) (uint64, error) {
+	if pos < d.streamTop.Load() {
+		return 0, nil
+	}
+	top, err := loadStreamTop(tx)
+	if err != nil {
+		return 0, err
+	}
+	if pos < top { // raised by a transaction since
+		return top, nil
+	}
+	top = pos + streamBlock
+	if err := tx.Set(streamTopKey, binary.BigEndian.AppendUint64(nil, top)); err != nil {
+		return 0, fmt.Errorf("room: store stream top: %w", err)
+	}
+	return top, nil
+}
+
+// noteStreamTop records a stored room/streamtop.
+func (d *DAG) noteStreamTop(top uint64) {
+	for {
+		cur := d.streamTop.Load()
+		if top <= cur || d.streamTop.CompareAndSwap(cur, top) {
+			return
+		}
+	}
 }
 
 // lastUint64 returns the big-endian number that ends the last key under

@@ -12,15 +12,18 @@ import (
 //	room/ev/<event ID>                      -> eventRecord (binary, see encodeRecord)
 //	room/meta/<room ID>                     -> roomMeta (JSON)
 //	room/tl/<room ID> 0x00 <pos:8 BE>       -> event ID (the room's timeline, in stream order)
-//	room/stream/<pos:8 BE>                  -> room ID 0x00 event ID (the server-wide stream)
+//	room/streamtop                          -> pos:8 BE, above every stream position used
+//	room/stream/<pos:8 BE>                  -> room ID 0x00 event ID (written by older versions)
 //	room/sg/<group:8 BE>                    -> stateGroup (JSON)
 //	room/redacted/<event ID>                -> ID of the redaction that redacts it
 //	room/user/<user ID> 0x00 <room ID>      -> Membership (JSON), local users only
 //	room/ulog/<user ID> 0x00 <pos:8 BE>     -> room ID whose membership changed at pos
 //
 // Positions and group numbers are big-endian so that byte order is numeric
-// order, and the highest of each is found at start-up by iterating its
-// prefix backwards. Room and event IDs never contain 0x00, which makes it a safe
+// order, and the highest group is found at start-up by iterating its
+// prefix backwards. Stream positions restart above room/streamtop, which
+// is raised a block at a time (see streamBlock) rather than recorded per
+// event. Room and event IDs never contain 0x00, which makes it a safe
 // separator.
 const (
 	prefixEvent  = "room/ev/"
@@ -44,9 +47,8 @@ func timelineKey(roomID string, pos uint64) []byte {
 	return binary.BigEndian.AppendUint64(timelinePrefix(roomID), pos)
 }
 
-func streamKey(pos uint64) []byte {
-	return binary.BigEndian.AppendUint64([]byte(prefixStream), pos)
-}
+// streamTopKey holds a stream position above every position used.
+var streamTopKey = []byte("room/streamtop")
 
 func redactedKey(id string) []byte { return []byte(prefixRedact + id) }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strings"
 
 	"hearth/core/event"
@@ -58,8 +59,13 @@ func (d *DAG) addChain(ctx context.Context, e *roomEntry, as []addition) error {
 	}()
 	var last *roomMeta
 	var written []cachedEvent
+	var top uint64
 	err := d.cfg.Store.Update(ctx, func(tx persist.Tx) error {
 		last, written = nil, written[:0]
+		var err error
+		if top, err = d.raiseStreamTop(tx, slices.Max(positions)); err != nil {
+			return err
+		}
 		var afterPrev uint64
 		var metaPrev *roomMeta
 		for i := range as {
@@ -88,6 +94,7 @@ func (d *DAG) addChain(ctx context.Context, e *roomEntry, as []addition) error {
 	if err != nil {
 		return err
 	}
+	d.noteStreamTop(top)
 	// The events just written are the ones /sync and the notification
 	// counts read next: keep them parsed.
 	for _, ce := range written {
@@ -146,9 +153,6 @@ func (d *DAG) write(tx persist.Tx, a addition, pos uint64) (uint64, *roomMeta, e
 	if pos != 0 {
 		if err := tx.Set(timelineKey(a.roomID, pos), []byte(a.pdu.ID())); err != nil {
 			return 0, nil, eventRecord{}, fmt.Errorf("room: store timeline entry: %w", err)
-		}
-		if err := tx.Set(streamKey(pos), []byte(a.roomID+"\x00"+a.pdu.ID())); err != nil {
-			return 0, nil, eventRecord{}, fmt.Errorf("room: store stream entry: %w", err)
 		}
 	}
 	if a.also != nil {
