@@ -36,11 +36,13 @@ func (t *connTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	resp, reused, err := t.roundTrip(req)
-	if err != nil && reused && req.GetBody != nil && errors.Is(err, errStale) {
+	if err != nil && reused && errors.Is(err, errStale) && (req.Body == nil || req.GetBody != nil) {
 		// The server closed the idle connection before this request
 		// reached it: send it again on a new one.
-		if req.Body, err = req.GetBody(); err != nil {
-			return nil, err
+		if req.GetBody != nil {
+			if req.Body, err = req.GetBody(); err != nil {
+				return nil, err
+			}
 		}
 		resp, _, err = t.roundTrip(req)
 	}
