@@ -2,7 +2,6 @@ package notifications
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 
 	"hearth/core/event"
@@ -85,34 +84,17 @@ func (s *Service) evaluate(ctx context.Context, userID string, ev *event.PDU) (v
 	return verdict{thread: threadOf(view), actions: actions, highlight: pushrules.Highlights(actions)}, nil
 }
 
-// clientFields are the fields of an event that clients see (but unsigned,
-// which is per server), and that push rules match.
-type clientFields struct {
-	ID       string          `json:"event_id"`
-	Type     string          `json:"type"`
-	Sender   string          `json:"sender"`
-	RoomID   string          `json:"room_id"`
-	TS       int64           `json:"origin_server_ts"`
-	StateKey *string         `json:"state_key,omitempty"`
-	Redacts  string          `json:"redacts,omitempty"`
-	Content  json.RawMessage `json:"content"`
-}
-
 // eventView returns the view the push rules match of an event: its
-// client fields. Leaving out the federation fields (prev and auth events,
-// hashes, signatures) halves the cost of decoding it.
+// client fields, taken from the parsed PDU, and its content.
 func eventView(ev *event.PDU) (pushrules.EventView, error) {
-	f := clientFields{ID: ev.ID(), Type: ev.Type(), Sender: ev.Sender(), RoomID: ev.RoomID(),
+	f := pushrules.Fields{ID: ev.ID(), Type: ev.Type(), Sender: ev.Sender(), RoomID: ev.RoomID(),
 		TS: ev.OriginServerTS(), Redacts: ev.Redacts(), Content: ev.Content()}
 	if sk, ok := ev.StateKey(); ok {
 		f.StateKey = &sk
 	}
-	raw, err := json.Marshal(f)
-	if err == nil {
-		var v pushrules.EventView
-		if v, err = pushrules.NewEventView(raw); err == nil {
-			return v, nil
-		}
+	v, err := pushrules.NewEventViewOf(f)
+	if err != nil {
+		return pushrules.EventView{}, fmt.Errorf("event %s: %w", ev.ID(), err)
 	}
-	return pushrules.EventView{}, fmt.Errorf("event %s: %w", ev.ID(), err)
+	return v, nil
 }

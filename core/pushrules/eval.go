@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"slices"
+	"strconv"
 )
 
 // EventView is an event prepared for evaluation: its JSON decoded once, so
@@ -34,6 +35,48 @@ func NewEventView(eventJSON []byte) (EventView, error) {
 	if _, err := d.Token(); err != io.EOF {
 		return EventView{}, errors.New("pushrules: data after the event's JSON object")
 	}
+	return EventView{obj: obj}, nil
+}
+
+// Fields are the top-level fields of an event that push rules look at.
+type Fields struct {
+	ID       string
+	Type     string
+	Sender   string
+	RoomID   string
+	TS       int64
+	StateKey *string // nil for a non-state event
+	Redacts  string  // "" when absent
+	Content  json.RawMessage
+}
+
+// NewEventViewOf is NewEventView for an event whose fields are already at
+// hand, as a parsed PDU's are: only the content is decoded.
+func NewEventViewOf(f Fields) (EventView, error) {
+	obj := map[string]any{
+		"event_id":         f.ID,
+		"type":             f.Type,
+		"sender":           f.Sender,
+		"room_id":          f.RoomID,
+		"origin_server_ts": json.Number(strconv.FormatInt(f.TS, 10)),
+	}
+	if f.StateKey != nil {
+		obj["state_key"] = *f.StateKey
+	}
+	if f.Redacts != "" {
+		obj["redacts"] = f.Redacts
+	}
+	content := f.Content
+	if len(content) == 0 {
+		content = json.RawMessage("null")
+	}
+	d := json.NewDecoder(bytes.NewReader(content))
+	d.UseNumber()
+	var c any
+	if err := d.Decode(&c); err != nil {
+		return EventView{}, fmt.Errorf("pushrules: decoding content: %w", err)
+	}
+	obj["content"] = c
 	return EventView{obj: obj}, nil
 }
 

@@ -2,6 +2,7 @@ package pushrules
 
 import (
 	"encoding/json"
+	"reflect"
 	"strings"
 	"testing"
 )
@@ -307,5 +308,41 @@ func BenchmarkEvaluateMessage(b *testing.B) {
 	ctx := Context{UserID: "@alice:example.org", DisplayName: "Alice Liddell", MemberCount: 40}
 	for b.Loop() {
 		Evaluate(rs, ev, ctx)
+	}
+}
+
+// TestNewEventViewOfMatchesDecoding checks that a view built from an
+// event's fields sees what a view decoded from its JSON sees.
+func TestNewEventViewOfMatchesDecoding(t *testing.T) {
+	sk := "@bob:x"
+	tests := []struct {
+		name string
+		f    Fields
+		json string
+	}{
+		{"message", Fields{ID: "$1", Type: "m.room.message", Sender: "@a:x", RoomID: "!r:x", TS: 1700000000123, Content: json.RawMessage(`{"body":"hi","n":12345678901234567890,"m.relates_to":{"rel_type":"m.thread"}}`)},
+			`{"event_id":"$1","type":"m.room.message","sender":"@a:x","room_id":"!r:x","origin_server_ts":1700000000123,"content":{"body":"hi","n":12345678901234567890,"m.relates_to":{"rel_type":"m.thread"}}}`},
+		{"state", Fields{ID: "$2", Type: "m.room.member", Sender: "@a:x", RoomID: "!r:x", TS: 5, StateKey: &sk, Content: json.RawMessage(`{"membership":"invite"}`)},
+			`{"event_id":"$2","type":"m.room.member","sender":"@a:x","room_id":"!r:x","origin_server_ts":5,"state_key":"@bob:x","content":{"membership":"invite"}}`},
+		{"redaction without content", Fields{ID: "$3", Type: "m.room.redaction", Sender: "@a:x", RoomID: "!r:x", TS: 6, Redacts: "$1"},
+			`{"event_id":"$3","type":"m.room.redaction","sender":"@a:x","room_id":"!r:x","origin_server_ts":6,"redacts":"$1","content":null}`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := NewEventViewOf(tt.f)
+			if err != nil {
+				t.Fatal(err)
+			}
+			want, err := NewEventView([]byte(tt.json))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !reflect.DeepEqual(got.obj, want.obj) {
+				t.Errorf("view %v, want %v", got.obj, want.obj)
+			}
+		})
+	}
+	if _, err := NewEventViewOf(Fields{Content: json.RawMessage(`{"body":`)}); err == nil {
+		t.Error("a view of broken content was built")
 	}
 }
