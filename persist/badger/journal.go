@@ -79,6 +79,7 @@ func journalName(i int) string { return fmt.Sprintf("hearth-journal-%d", i) }
 // dir.
 func openJournal(dir string, size int64, sync func() error) (*journal, error) {
 	j := &journal{dir: dir, size: size, sync: sync, dataSync: dataSync}
+	created := false
 	for i := range j.segs {
 		f, err := os.OpenFile(filepath.Join(dir, journalName(i)), os.O_RDWR|os.O_CREATE, 0o600)
 		if err != nil {
@@ -92,13 +93,33 @@ func openJournal(dir string, size int64, sync func() error) (*journal, error) {
 			return nil, fmt.Errorf("journal: %w", err)
 		}
 		if fi.Size() < size {
-			if err := preallocate(f, size); err != nil {
+			created = true
+			if err := preallocate(f, size); err == nil {
+				err = f.Sync() // the size and the blocks
+			}
+			if err != nil {
 				j.close()
 				return nil, fmt.Errorf("journal: preallocate %s: %w", f.Name(), err)
 			}
 		}
 	}
+	if created {
+		// The new files' names must survive a crash too.
+		if err := syncDir(dir); err != nil {
+			j.close()
+			return nil, fmt.Errorf("journal: %w", err)
+		}
+	}
 	return j, nil
+}
+
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	return d.Sync()
 }
 
 func (j *journal) close() error {

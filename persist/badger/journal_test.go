@@ -12,6 +12,8 @@ import (
 	"strings"
 	"testing"
 
+	bdb "github.com/dgraph-io/badger/v4"
+
 	"hearth/persist"
 )
 
@@ -274,4 +276,36 @@ func TestJournalWriteFailureStopsWrites(t *testing.T) {
 	if visible(t, s, "k") {
 		t.Error("a write the journal could not sync is visible")
 	}
+}
+
+func TestCleanCloseLeavesNothingToReplay(t *testing.T) {
+	dir := t.TempDir()
+	s, err := Open(dir, WithLogger(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := writeWorkload(t, s, 50, "v")
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	db, err := bdb.OpenManaged(bdb.DefaultOptions(dir).WithLogger(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	j, err := openJournal(dir, journalSegment, db.Sync)
+	if err != nil {
+		t.Fatal(err)
+	}
+	last, err := j.replay(db)
+	j.close()
+	db.Close()
+	if err != nil || last != 0 {
+		t.Fatalf("after a clean close the journal replayed up to %d (%v), want nothing", last, err)
+	}
+	s, err = Open(dir, WithLogger(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	checkContents(t, s, want)
 }

@@ -279,8 +279,16 @@ func (s *Store) shutdown() error {
 	for s.nreaders > 0 {
 		s.idle.Wait()
 	}
+	failed := s.failed
 	s.mu.Unlock()
-	err := s.db.Close()
+	// A last checkpoint leaves the next Open nothing to replay.
+	var err error
+	if failed == nil {
+		err = s.journal.start(s.writeTs)
+	}
+	if cerr := s.db.Close(); err == nil {
+		err = cerr
+	}
 	if jerr := s.journal.close(); err == nil {
 		err = jerr
 	}
