@@ -104,8 +104,8 @@ type Config struct {
 	ImageCodec media.Codec
 	// AfterFunc, when set, runs f after d (time.AfterFunc natively), so
 	// that expiring typing notifications wake syncs at once (without it
-	// expiry is noticed at the next read), and so that concurrent sends to
-	// a room can wait a moment to share a commit (room.Config.Sleep).
+	// expiry is noticed at the next read), and so that a device's syncs can
+	// be paced (syncer.Config.Pace; without it they are not).
 	AfterFunc func(d time.Duration, f func())
 	// Transports picks how other servers are reached; nil means no
 	// outbound federation (inbound requests are still served). Outbound
