@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"slices"
 	"strings"
 
 	"hearth/core/event"
@@ -59,11 +58,14 @@ func (d *DAG) addChain(ctx context.Context, e *roomEntry, as []addition) error {
 	}()
 	var last *roomMeta
 	var written []cachedEvent
-	var top uint64
+	var top, maxPos uint64
+	for _, p := range positions {
+		maxPos = max(maxPos, p)
+	}
 	err := d.cfg.Store.Update(ctx, func(tx persist.Tx) error {
 		last, written = nil, written[:0]
 		var err error
-		if top, err = d.raiseStreamTop(tx, slices.Max(positions)); err != nil {
+		if top, err = d.raiseStreamTop(tx, maxPos); err != nil {
 			return err
 		}
 		var afterPrev uint64
