@@ -164,3 +164,39 @@ func TestBufferedBatchStickyError(t *testing.T) {
 		t.Errorf("update called %d times, want 1", calls)
 	}
 }
+
+func TestGetUint64(t *testing.T) {
+	tests := []struct {
+		name    string
+		value   []byte // nil: the key is absent
+		want    uint64
+		wantErr bool
+	}{
+		{"absent", nil, 0, false},
+		{"number", []byte{0, 0, 0, 0, 0, 0, 1, 2}, 258, false},
+		{"short", []byte{1, 2, 3}, 0, true},
+		{"long", make([]byte, 9), 0, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			tx := oneKeyTx{value: tt.value}
+			got, err := persist.GetUint64(tx, []byte("k"))
+			if got != tt.want || (err != nil) != tt.wantErr {
+				t.Errorf("GetUint64 = %d, %v; want %d, error %v", got, err, tt.want, tt.wantErr)
+			}
+		})
+	}
+}
+
+// oneKeyTx is a transaction holding at most one value, for GetUint64.
+type oneKeyTx struct {
+	persist.Tx
+	value []byte
+}
+
+func (tx oneKeyTx) Get([]byte) ([]byte, error) {
+	if tx.value == nil {
+		return nil, persist.ErrNotFound
+	}
+	return tx.value, nil
+}

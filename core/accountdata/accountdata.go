@@ -76,17 +76,9 @@ func New(ctx context.Context, cfg Config) (*Store, error) {
 	}
 	var last uint64
 	err := cfg.Store.View(ctx, func(tx persist.Tx) error {
-		raw, err := tx.Get([]byte(keyLast))
-		switch {
-		case errors.Is(err, persist.ErrNotFound):
-			return nil
-		case err != nil:
-			return err
-		case len(raw) != 8:
-			return fmt.Errorf("accountdata: corrupt last position %x", raw)
-		}
-		last = binary.BigEndian.Uint64(raw)
-		return nil
+		var err error
+		last, err = persist.GetUint64(tx, []byte(keyLast))
+		return err
 	})
 	if err != nil {
 		return nil, fmt.Errorf("accountdata: open: %w", err)

@@ -182,7 +182,7 @@ func (s *Service) CreateBackup(ctx context.Context, user, algorithm string, auth
 	}
 	var v uint64
 	err = s.db.Update(ctx, func(tx persist.Tx) error {
-		next, err := getUint(tx, backupNextKey(user))
+		next, err := persist.GetUint64(tx, backupNextKey(user))
 		if err != nil {
 			return err
 		}
@@ -252,7 +252,7 @@ func (s *Service) DeleteBackup(ctx context.Context, user, version string) error 
 		return notFound("unknown backup version")
 	}
 	err := s.db.Update(ctx, func(tx persist.Tx) error {
-		next, err := getUint(tx, backupNextKey(user))
+		next, err := persist.GetUint64(tx, backupNextKey(user))
 		if err != nil {
 			return err
 		}

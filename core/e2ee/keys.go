@@ -141,18 +141,6 @@ func decodeUint(b []byte) (uint64, error) {
 	return binary.BigEndian.Uint64(b), nil
 }
 
-// getUint reads an 8-byte number, 0 when the key is absent.
-func getUint(tx persist.Tx, k []byte) (uint64, error) {
-	b, err := tx.Get(k)
-	if errors.Is(err, persist.ErrNotFound) {
-		return 0, nil
-	}
-	if err != nil {
-		return 0, err
-	}
-	return decodeUint(b)
-}
-
 // get reads k, reporting absence as ok == false rather than an error.
 func get(tx persist.Tx, k []byte) (v []byte, ok bool, err error) {
 	v, err = tx.Get(k)

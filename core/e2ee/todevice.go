@@ -44,7 +44,7 @@ type ToDeviceMessage struct {
 // readToDevicePos returns the highest to-device position ever written.
 // Delivered messages are deleted, so the inboxes cannot tell.
 func readToDevicePos(tx persist.Tx) (uint64, error) {
-	return getUint(tx, []byte(keyToDevicePos))
+	return persist.GetUint64(tx, []byte(keyToDevicePos))
 }
 
 // SendToDevice delivers a client's to-device messages of type eventType:

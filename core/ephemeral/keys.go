@@ -2,8 +2,6 @@ package ephemeral
 
 import (
 	"encoding/binary"
-	"errors"
-	"fmt"
 
 	"hearth/persist"
 )
@@ -52,23 +50,9 @@ func presenceLogKey(pos uint64) []byte {
 	return binary.BigEndian.AppendUint64([]byte(prefixPresLog), pos)
 }
 
-// readLast returns the number stored under key, 0 if absent.
-func readLast(tx persist.Tx, key string) (uint64, error) {
-	raw, err := tx.Get([]byte(key))
-	switch {
-	case errors.Is(err, persist.ErrNotFound):
-		return 0, nil
-	case err != nil:
-		return 0, err
-	case len(raw) != 8:
-		return 0, fmt.Errorf("ephemeral: corrupt %s: %x", key, raw)
-	}
-	return binary.BigEndian.Uint64(raw), nil
-}
-
 // raiseLast records pos under key unless a higher position is there.
 func raiseLast(tx persist.Tx, key string, pos uint64) error {
-	last, err := readLast(tx, key)
+	last, err := persist.GetUint64(tx, []byte(key))
 	if err != nil || last >= pos {
 		return err
 	}

@@ -49,7 +49,7 @@ type presenceRecord struct {
 func newPresence(ctx context.Context, cfg *Config) (*Presence, error) {
 	var last uint64
 	err := cfg.Store.View(ctx, func(tx persist.Tx) (err error) {
-		last, err = readLast(tx, keyPresenceLast)
+		last, err = persist.GetUint64(tx, []byte(keyPresenceLast))
 		return err
 	})
 	if err != nil {

@@ -42,7 +42,7 @@ type receiptRecord struct {
 func newReceipts(ctx context.Context, cfg *Config) (*Receipts, error) {
 	var last uint64
 	err := cfg.Store.View(ctx, func(tx persist.Tx) (err error) {
-		last, err = readLast(tx, keyReceiptLast)
+		last, err = persist.GetUint64(tx, []byte(keyReceiptLast))
 		return err
 	})
 	if err != nil {

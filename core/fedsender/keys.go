@@ -2,10 +2,7 @@ package fedsender
 
 import (
 	"encoding/binary"
-	"errors"
 	"fmt"
-
-	"hearth/persist"
 )
 
 // The key layout over the persist store. Every key starts with
@@ -53,17 +50,3 @@ func destOf(key []byte) (string, error) {
 }
 
 func inKey(pos uint64) []byte { return binary.BigEndian.AppendUint64([]byte(prefixIn), pos) }
-
-// readUint reads a big-endian number, 0 when the key is absent.
-func readUint(tx persist.Tx, key []byte) (uint64, error) {
-	raw, err := tx.Get(key)
-	switch {
-	case errors.Is(err, persist.ErrNotFound):
-		return 0, nil
-	case err != nil:
-		return 0, err
-	case len(raw) != 8:
-		return 0, fmt.Errorf("fedsender: corrupt %s: %x", key, raw)
-	}
-	return binary.BigEndian.Uint64(raw), nil
-}

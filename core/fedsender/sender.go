@@ -148,7 +148,7 @@ func New(ctx context.Context, cfg Config) (*Sender, error) {
 	var queued []string
 	err := cfg.Store.View(ctx, func(tx persist.Tx) error {
 		var err error
-		if s.counter, err = readUint(tx, []byte(keyCounter)); err != nil {
+		if s.counter, err = persist.GetUint64(tx, []byte(keyCounter)); err != nil {
 			return err
 		}
 		s.reserved = s.counter

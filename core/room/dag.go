@@ -147,7 +147,7 @@ func New(ctx context.Context, cfg Config) (*DAG, error) {
 		if lastPos, err = lastUint64(tx, prefixStream); err != nil {
 			return err
 		}
-		if top, err = loadStreamTop(tx); err != nil {
+		if top, err = persist.GetUint64(tx, streamTopKey); err != nil {
 			return err
 		}
 		lastGroup, err = lastUint64(tx, prefixGroup)
@@ -172,19 +172,6 @@ func New(ctx context.Context, cfg Config) (*DAG, error) {
 // per this many events rather than once per event.
 const streamBlock = 4096
 
-func loadStreamTop(tx persist.Tx) (uint64, error) {
-	v, err := tx.Get(streamTopKey)
-	switch {
-	case errors.Is(err, persist.ErrNotFound):
-		return 0, nil
-	case err != nil:
-		return 0, err
-	case len(v) != 8:
-		return 0, fmt.Errorf("%w: room/streamtop is %d bytes", errCorrupt, len(v))
-	}
-	return binary.BigEndian.Uint64(v), nil
-}
-
 // raiseStreamTop makes sure, inside tx, that the stored room/streamtop is
 // above pos, raising it by a block when it is not. It returns the stored
 // value, which the caller records in d.streamTop once tx is durable, or 0
@@ -193,7 +180,7 @@ func (d *DAG) raiseStreamTop(tx persist.Tx, pos uint64) (uint64, error) {
 	if pos < d.streamTop.Load() {
 		return 0, nil
 	}
-	top, err := loadStreamTop(tx)
+	top, err := persist.GetUint64(tx, streamTopKey)
 	if err != nil {
 		return 0, err
 	}

@@ -63,17 +63,7 @@ func (h *Handlers) setPublished(ctx context.Context, roomID string, publish bool
 }
 
 func publishedCount(tx persist.Tx) (uint64, error) {
-	raw, err := tx.Get([]byte(keyPublishCount))
-	if errors.Is(err, persist.ErrNotFound) {
-		return 0, nil
-	}
-	if err != nil {
-		return 0, err
-	}
-	if len(raw) != 8 {
-		return 0, fmt.Errorf("rooms: corrupt published room count")
-	}
-	return binary.BigEndian.Uint64(raw), nil
+	return persist.GetUint64(tx, []byte(keyPublishCount))
 }
 
 // isPublished reports whether roomID is in the published room directory.
