@@ -20,6 +20,7 @@ package persist
 import (
 	"context"
 	"errors"
+	"fmt"
 )
 
 // MaxKeySize is the length in bytes of the longest key a Store accepts. It
@@ -51,6 +52,22 @@ var (
 	// ErrClosed reports use of a Store after Close.
 	ErrClosed = errors.New("persist: store closed")
 )
+
+// NotFoundError is the error of a Get of an absent key. It wraps
+// ErrNotFound. Backends return it instead of formatting an error, since
+// callers ask for absent keys on hot paths and mostly only test for
+// ErrNotFound.
+type NotFoundError struct {
+	Backend string // e.g. "persist/badger"
+	Key     string
+}
+
+func (e *NotFoundError) Error() string {
+	return fmt.Sprintf("%s: get %q: %v", e.Backend, e.Key, ErrNotFound)
+}
+
+// Unwrap returns ErrNotFound.
+func (e *NotFoundError) Unwrap() error { return ErrNotFound }
 
 // Store is an ordered, transactional key-value store.
 //

@@ -63,7 +63,7 @@ func (st *txState) iterate(base *bdb.Txn, overlay *tree.Tree[entry], opts persis
 func get(txn *bdb.Txn, ikey []byte) ([]byte, error) {
 	item, err := txn.Get(ikey)
 	if errors.Is(err, bdb.ErrKeyNotFound) {
-		return nil, fmt.Errorf("persist/badger: get %q: %w", ikey[1:], persist.ErrNotFound)
+		return nil, &persist.NotFoundError{Backend: "persist/badger", Key: string(ikey[1:])}
 	}
 	if err != nil {
 		return nil, fmt.Errorf("persist/badger: get %q: %w", ikey[1:], err)
@@ -143,7 +143,7 @@ func (tx *writeTx) Get(key []byte) ([]byte, error) {
 	ikey := tx.internalKey(key)
 	if e, ok := tx.g.overlay.Get(ikey); ok {
 		if e.del {
-			return nil, fmt.Errorf("persist/badger: get %q: %w", key, persist.ErrNotFound)
+			return nil, &persist.NotFoundError{Backend: "persist/badger", Key: string(key)}
 		}
 		return clone(e.value), nil
 	}

@@ -46,7 +46,7 @@ func (tx *txn) Get(key []byte) ([]byte, error) {
 	}
 	v, ok := tx.t.Get(key)
 	if !ok {
-		return nil, fmt.Errorf("persist/memory: get %q: %w", key, persist.ErrNotFound)
+		return nil, &persist.NotFoundError{Backend: "persist/memory", Key: string(key)}
 	}
 	return clone(v), nil
 }
