@@ -137,8 +137,9 @@ func (j *journal) close() error {
 // timestamp ts. Add writes with add, then take the bytes with seal.
 type record struct{ buf []byte }
 
-func newRecord(ts uint64) record {
-	buf := make([]byte, journalHeader, 4<<10)
+// newRecord starts a record with room for size bytes of writes.
+func newRecord(ts uint64, size int64) record {
+	buf := make([]byte, journalHeader, journalHeader+size)
 	binary.LittleEndian.PutUint64(buf[8:], ts)
 	return record{buf}
 }
@@ -175,10 +176,10 @@ func (j *journal) write(ts uint64, rec []byte) error {
 	if err := j.checkpoint(); err != nil {
 		return err
 	}
-	marker := newRecord(ts - 1)
+	marker := newRecord(ts-1, 0)
 	if int64(len(rec)) > j.size-journalHeader {
 		// The checkpoint covers this group too.
-		marker = newRecord(ts)
+		marker = newRecord(ts, 0)
 		rec = nil
 	}
 	j.cur, j.off = 1-j.cur, 0
@@ -196,7 +197,7 @@ func (j *journal) start(ts uint64) error {
 		return err
 	}
 	j.cur, j.off = 1-j.cur, 0
-	marker := newRecord(ts)
+	marker := newRecord(ts, 0)
 	if err := j.append(marker.seal()); err != nil {
 		return err
 	}

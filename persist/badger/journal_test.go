@@ -229,11 +229,11 @@ func TestJournalCheckpoints(t *testing.T) {
 
 func TestReadRecordsStops(t *testing.T) {
 	rec := func(ts uint64, key string) []byte {
-		r := newRecord(ts)
+		r := newRecord(ts, 0)
 		r.add([]byte(key), entry{value: []byte("v")})
 		return r.seal()
 	}
-	marker := func(ts uint64) []byte { r := newRecord(ts); return r.seal() }
+	marker := func(ts uint64) []byte { r := newRecord(ts, 0); return r.seal() }
 	cat := func(parts ...[]byte) []byte { return bytes.Join(parts, nil) }
 	torn := rec(12, "c")
 	torn[len(torn)-1] ^= 0xff

@@ -216,7 +216,7 @@ func (g *group) flush() error {
 		// failed, they fail too.
 		if err = g.s.failure(); err == nil {
 			if err = g.s.checkSpace(g.used.raw); err == nil {
-				rec, err = g.s.commit(&g.overlay)
+				rec, err = g.s.commit(&g.overlay, g.used)
 			}
 		}
 	}
@@ -248,13 +248,15 @@ func (g *group) flush() error {
 	return nil
 }
 
-// commit writes overlay as one BadgerDB transaction, without syncing it,
-// and returns its journal record.
-func (s *Store) commit(overlay *tree.Tree[entry]) ([]byte, error) {
+// commit writes overlay, whose writes used u, as one BadgerDB transaction,
+// without syncing it, and returns its journal record.
+func (s *Store) commit(overlay *tree.Tree[entry], u usage) ([]byte, error) {
 	ts := s.writeTs + 1
 	txn := s.db.NewTransactionAt(s.writeTs, true)
 	defer txn.Discard()
-	rec := newRecord(ts)
+	// Each write takes its key and value (u.raw counts them, with the key's
+	// prefix) and at most 21 bytes of kind and lengths.
+	rec := newRecord(ts, u.raw+21*u.count)
 	for it := overlay.Iter(nil, nil, false); it.Next(); {
 		var err error
 		if e := it.Value(); e.del {
