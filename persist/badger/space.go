@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"time"
 )
 
 // ErrNoSpace is wrapped by the error of an Update refused because the
@@ -35,19 +36,42 @@ func WithFreeSpaceReserve(n int64) Option {
 	return func(c *config) { c.reserve = n }
 }
 
+// spaceRecheck is how long checkSpace may go on from one statfs of the
+// filesystem while the space it found, less what the store wrote since,
+// stays well above what it needs. Asking for every group costs a system
+// call per commit; other processes would have to fill the two memtables'
+// worth of margin the fast path keeps within this time to matter.
+const spaceRecheck = 100 * time.Millisecond
+
+// spaceSeen is what the last statfs found. Only the writer goroutine uses
+// it.
+type spaceSeen struct {
+	free    int64     // bytes free then
+	at      time.Time // zero if unknown
+	written int64     // raw bytes the store committed since
+}
+
 // checkSpace returns an error wrapping ErrNoSpace if writing raw bytes of
 // keys and values could run the filesystem out of space.
 func (s *Store) checkSpace(raw int64) error {
 	if s.reserve < 0 {
 		return nil
 	}
-	free, err := s.freeSpace()
-	if err != nil {
-		return nil // unknown: let BadgerDB try
-	}
 	need := 2*raw + s.reserve
 	// Fast path: even full memtables (the one written and one being
-	// flushed) fit.
+	// flushed) fit, by the last statfs if it is recent enough.
+	seen := &s.space
+	seen.written += raw
+	if !seen.at.IsZero() && time.Since(seen.at) < s.spaceRecheck &&
+		seen.free-2*seen.written >= need+2*s.memTableSize {
+		return nil
+	}
+	free, err := s.freeSpace()
+	if err != nil {
+		seen.at = time.Time{}
+		return nil // unknown: let BadgerDB try
+	}
+	*seen = spaceSeen{free: free, at: time.Now(), written: raw}
 	if free >= need+2*s.memTableSize {
 		return nil
 	}

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"time"
 
 	bdb "github.com/dgraph-io/badger/v4"
 
@@ -62,6 +63,8 @@ type Store struct {
 	freeSpace    func() (int64, error)
 	reserve      int64
 	memTableSize int64
+	space        spaceSeen
+	spaceRecheck time.Duration // spaceRecheck, or 0 in tests of a filling disk
 
 	// writeTs is the commit timestamp of the last durable group. Only the
 	// writer goroutine uses it.
@@ -127,6 +130,7 @@ func Open(dir string, opts ...Option) (*Store, error) {
 	s.sync = j.write
 	s.dir, s.reserve, s.memTableSize = dir, cfg.reserve, bopts.MemTableSize
 	s.freeSpace = func() (int64, error) { return statfsFree(dir) }
+	s.spaceRecheck = spaceRecheck
 	s.idle.L = &s.mu
 	go s.writeLoop()
 	return s, nil
