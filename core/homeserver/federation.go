@@ -184,8 +184,8 @@ const inviteTimeout = 20 * time.Second
 // server's user goes to that server first, and is stored with its
 // signature (which Dendrite requires) or, if refused, not at all.
 func (f *federation) countersign(ctx context.Context, pdu *event.PDU, before room.State) (*event.PDU, error) {
-	if f == nil || f.joiner == nil {
-		return pdu, nil
+	if f == nil || f.joiner == nil || pdu.Type() != "m.room.member" {
+		return pdu, nil // only invites are countersigned
 	}
 	ctx, cancel := context.WithTimeout(ctx, inviteTimeout)
 	defer cancel()
