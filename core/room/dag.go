@@ -100,6 +100,7 @@ type roomEntry struct {
 	meta    *roomMeta // nil until loaded; replaced, never changed, by writers
 	queue   []*pendingSend
 	sending bool // a goroutine is writing the queue
+	tail    tail // the newest timeline entries (tail.go)
 }
 
 // roomMeta is a room's stored summary.
@@ -256,6 +257,10 @@ func (d *DAG) meta(ctx context.Context, roomID string, e *roomEntry) (*roomMeta,
 	defer e.mu.Unlock()
 	if e.meta == nil {
 		e.meta = &stored
+		if !e.tail.known {
+			// The snapshot holds no timeline entry above LastPos.
+			e.tail.start(stored.LastPos)
+		}
 	}
 	return e.meta, nil
 }

@@ -102,7 +102,18 @@ type TimelineEvent struct {
 // that end open: backwards from 0 starts at the newest event, and to 0 runs
 // to the end of the timeline in either direction. Positions are stream
 // positions, comparable with Position.
+//
+// Calls about the room's newest events are answered from its tail in
+// memory (tail.go), the others from the store.
 func (d *DAG) Timeline(ctx context.Context, roomID string, from, to uint64, backwards bool, limit int) ([]TimelineEvent, error) {
+	if out, ok, err := d.tailTimeline(ctx, roomID, from, to, backwards, limit); ok {
+		return out, err
+	}
+	return d.storeTimeline(ctx, roomID, from, to, backwards, limit)
+}
+
+// storeTimeline answers a Timeline call from the store.
+func (d *DAG) storeTimeline(ctx context.Context, roomID string, from, to uint64, backwards bool, limit int) ([]TimelineEvent, error) {
 	opts := persist.IterOptions{Prefix: timelinePrefix(roomID), Reverse: backwards}
 	if backwards {
 		if to > 0 {

@@ -94,6 +94,10 @@ func (d *DAG) addChain(ctx context.Context, e *roomEntry, as []addition) error {
 		return storeMeta(tx, as[0].roomID, last)
 	})
 	if err != nil {
+		// The store applied none of the chain. Forgetting the tail, which
+		// the next commit starts again, keeps it right even if a backend
+		// ever reports a failure for writes that did land.
+		e.forgetTail()
 		return err
 	}
 	d.noteStreamTop(top)
@@ -102,6 +106,11 @@ func (d *DAG) addChain(ctx context.Context, e *roomEntry, as []addition) error {
 	for _, ce := range written {
 		d.events.put(ce.pdu.ID(), ce)
 	}
+	// The timeline entries join the room's tail now: after the commit, in
+	// the room's commit order (e.write is held), before the metadata (so
+	// LastPos never runs ahead of the tail) and before the deferred
+	// Finish publishes their positions to readers.
+	e.addToTail(as, positions)
 	if last != nil {
 		e.publish(last)
 	}
