@@ -63,11 +63,16 @@ func (s *Sender) namesOtherServer(state room.State) bool {
 }
 
 // Accepted is room.Config.OnAccepted's part for federation: it wakes the
-// fan-out without waiting, so it is safe under the room's lock.
+// fan-out without waiting, so it is safe under the room's lock, for the
+// events Index recorded; for others a wake would only walk an empty range.
 func (s *Sender) Accepted(a room.Added) {
-	if ServerOf(a.Event.Sender()) == s.cfg.ServerName {
-		s.nudgeFanout()
+	if ServerOf(a.Event.Sender()) != s.cfg.ServerName {
+		return
 	}
+	if a.State != nil && !s.namesOtherServer(a.State) {
+		return
+	}
+	s.nudgeFanout()
 }
 
 func (s *Sender) nudgeFanout() {

@@ -10,6 +10,8 @@ import (
 
 	"hearth/core/event"
 	"hearth/core/fedclient"
+	"hearth/core/room"
+	"hearth/core/roomversion"
 	"hearth/persist"
 	"hearth/transport"
 )
@@ -341,4 +343,47 @@ func TestIndexSkipsLocalOnlyRooms(t *testing.T) {
 	if n := recorded(); n != 2 {
 		t.Fatalf("after inviting %s: %d events recorded, want the invite and the message", bob, n)
 	}
+}
+
+// TestAcceptedWakesOnlyForRecordedEvents: the fan-out is woken for the
+// events Index records, and not for those of rooms that name no other
+// server, which would only make it walk an empty range.
+func TestAcceptedWakesOnlyForRecordedEvents(t *testing.T) {
+	local := room.State{event.StateKey{Type: "m.room.member", StateKey: alice}: "$a"}
+	shared := room.State{
+		event.StateKey{Type: "m.room.member", StateKey: alice}: "$a",
+		event.StateKey{Type: "m.room.member", StateKey: bob}:   "$b",
+	}
+	for _, tc := range []struct {
+		name   string
+		sender string
+		state  room.State
+		wake   bool
+	}{
+		{"local sender, local room", alice, local, false},
+		{"local sender, room with another server", alice, shared, true},
+		{"local sender, state unknown", alice, nil, true},
+		{"remote sender", bob, shared, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s := &Sender{cfg: Config{ServerName: ServerOf(alice)}, fanoutWake: make(chan struct{}, 1)}
+			ev := localEvent(t, tc.sender)
+			s.Accepted(room.Added{Event: ev, Pos: 1, State: tc.state})
+			if woke := len(s.fanoutWake) == 1; woke != tc.wake {
+				t.Fatalf("Accepted woke the fan-out: %v, want %v", woke, tc.wake)
+			}
+		})
+	}
+}
+
+// localEvent makes a message event from sender, for hooks that only read
+// who sent it.
+func localEvent(t *testing.T, sender string) *event.PDU {
+	t.Helper()
+	raw := fmt.Sprintf(`{"type":"m.room.message","room_id":"!r:a.test","sender":%q,"content":{},"depth":2,"origin_server_ts":1,"prev_events":[],"auth_events":[],"hashes":{"sha256":"x"},"signatures":{}}`, sender)
+	ev, err := event.Load("$e", []byte(raw), roomversion.MustLookup("11"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ev
 }

@@ -69,8 +69,8 @@ type Added struct {
 	// Pos is the event's stream position.
 	Pos uint64
 	// State is the room's state after the event, when the writer knows
-	// it (Config.Index gets it for every event written with its state
-	// before it); nil when it is not at hand.
+	// it (Config.Index and Config.OnAccepted get it for every event
+	// written with its state before it); nil when it is not at hand.
 	State State
 }
 

@@ -58,6 +58,7 @@ func (d *DAG) addChain(ctx context.Context, e *roomEntry, as []addition) error {
 	}()
 	var last *roomMeta
 	var written []cachedEvent
+	states := make([]State, len(as)) // the state after each event
 	var top, maxPos uint64
 	for _, p := range positions {
 		maxPos = max(maxPos, p)
@@ -76,10 +77,11 @@ func (d *DAG) addChain(ctx context.Context, e *roomEntry, as []addition) error {
 				// A chained send: it builds on the event written just before.
 				a.beforeGroup, a.prev = afterPrev, metaPrev
 			}
-			after, m, rec, err := d.write(tx, a, positions[i])
+			after, m, rec, state, err := d.write(tx, a, positions[i])
 			if err != nil {
 				return err
 			}
+			states[i] = state
 			written = append(written, cachedEvent{pdu: a.pdu, rec: rec})
 			afterPrev = after
 			if m != nil {
@@ -117,7 +119,7 @@ func (d *DAG) addChain(ctx context.Context, e *roomEntry, as []addition) error {
 	if d.cfg.OnAccepted != nil {
 		for i, a := range as {
 			if positions[i] != 0 {
-				d.cfg.OnAccepted(Added{Event: a.pdu, Pos: positions[i]})
+				d.cfg.OnAccepted(Added{Event: a.pdu, Pos: positions[i], State: states[i]})
 			}
 		}
 	}
@@ -125,15 +127,15 @@ func (d *DAG) addChain(ctx context.Context, e *roomEntry, as []addition) error {
 }
 
 // write stores one addition inside tx at stream position pos (0 for events
-// outside the timeline). It returns the state group after the event and the
-// room's metadata after it, when it changes the room, which the caller
-// stores.
-func (d *DAG) write(tx persist.Tx, a addition, pos uint64) (uint64, *roomMeta, eventRecord, error) {
+// outside the timeline). It returns the state group after the event, the
+// room's metadata after it when it changes the room (which the caller
+// stores), and the state after it when a.before is known.
+func (d *DAG) write(tx persist.Tx, a addition, pos uint64) (uint64, *roomMeta, eventRecord, State, error) {
 	beforeGroup := a.beforeGroup
 	if beforeGroup == 0 && len(a.before) > 0 {
 		g, err := d.groups.store(tx, 0, 0, nil, a.before)
 		if err != nil {
-			return 0, nil, eventRecord{}, err
+			return 0, nil, eventRecord{}, nil, err
 		}
 		beforeGroup = g
 	}
@@ -148,10 +150,10 @@ func (d *DAG) write(tx persist.Tx, a addition, pos uint64) (uint64, *roomMeta, e
 		stateAfter = after
 		chain, err := d.groups.chainOf(tx, beforeGroup)
 		if err != nil {
-			return 0, nil, eventRecord{}, err
+			return 0, nil, eventRecord{}, nil, err
 		}
 		if afterGroup, err = d.groups.store(tx, beforeGroup, chain, a.before, after); err != nil {
-			return 0, nil, eventRecord{}, err
+			return 0, nil, eventRecord{}, nil, err
 		}
 	}
 	if a.status == statusRejected {
@@ -159,30 +161,30 @@ func (d *DAG) write(tx persist.Tx, a addition, pos uint64) (uint64, *roomMeta, e
 	}
 	rec := eventRecord{status: a.status, version: a.pdu.Version().ID, pos: pos, group: afterGroup, json: a.pdu.JSON()}
 	if err := tx.Set(eventKey(a.pdu.ID()), encodeRecord(rec)); err != nil {
-		return 0, nil, eventRecord{}, fmt.Errorf("room: store event: %w", err)
+		return 0, nil, eventRecord{}, nil, fmt.Errorf("room: store event: %w", err)
 	}
 	if pos != 0 {
 		if err := tx.Set(timelineKey(a.roomID, pos), []byte(a.pdu.ID())); err != nil {
-			return 0, nil, eventRecord{}, fmt.Errorf("room: store timeline entry: %w", err)
+			return 0, nil, eventRecord{}, nil, fmt.Errorf("room: store timeline entry: %w", err)
 		}
 	}
 	if a.also != nil {
 		if err := a.also(tx, a.pdu); err != nil {
-			return 0, nil, eventRecord{}, err
+			return 0, nil, eventRecord{}, nil, err
 		}
 	}
 	if pos != 0 && d.cfg.Index != nil {
 		if err := d.cfg.Index(tx, Added{Event: a.pdu, Pos: pos, State: stateAfter}); err != nil {
-			return 0, nil, eventRecord{}, fmt.Errorf("room: index event: %w", err)
+			return 0, nil, eventRecord{}, nil, fmt.Errorf("room: index event: %w", err)
 		}
 	}
 	if pos != 0 && a.pdu.Type() == "m.room.redaction" && a.pdu.Redacts() != "" {
 		if err := tx.Set(redactedKey(a.pdu.Redacts()), []byte(a.pdu.ID())); err != nil {
-			return 0, nil, eventRecord{}, fmt.Errorf("room: store redaction marker: %w", err)
+			return 0, nil, eventRecord{}, nil, fmt.Errorf("room: store redaction marker: %w", err)
 		}
 	}
 	if a.next == nil {
-		return afterGroup, nil, rec, nil
+		return afterGroup, nil, rec, stateAfter, nil
 	}
 	m := *a.next
 	if pos != 0 {
@@ -196,26 +198,26 @@ func (d *DAG) write(tx persist.Tx, a addition, pos uint64) (uint64, *roomMeta, e
 	case a.current != nil:
 		chain, err := d.groups.chainOf(tx, afterGroup)
 		if err != nil {
-			return 0, nil, eventRecord{}, err
+			return 0, nil, eventRecord{}, nil, err
 		}
 		afterState, err := d.groups.load(tx, afterGroup)
 		if err != nil {
-			return 0, nil, eventRecord{}, err
+			return 0, nil, eventRecord{}, nil, err
 		}
 		if m.Group, err = d.groups.store(tx, afterGroup, chain, afterState, a.current); err != nil {
-			return 0, nil, eventRecord{}, err
+			return 0, nil, eventRecord{}, nil, err
 		}
 	default:
 		m.Group = afterGroup
 	}
 	a.beforeGroup = beforeGroup
 	if err := d.indexMembership(tx, a, oldGroup, m.Group, pos); err != nil {
-		return 0, nil, eventRecord{}, err
+		return 0, nil, eventRecord{}, nil, err
 	}
 	if a.pdu.Depth() > m.Depth {
 		m.Depth = a.pdu.Depth()
 	}
-	return afterGroup, &m, rec, nil
+	return afterGroup, &m, rec, stateAfter, nil
 }
 
 // storeMeta writes a room's metadata.
