@@ -74,7 +74,7 @@ func (h *Handlers) request(r *http.Request, c clientapi.Caller) (syncer.Request,
 			}
 			raw = stored
 		}
-		f, err := filter.Parse(raw)
+		f, err := h.filters.parse(raw)
 		if err != nil {
 			return req, err // a matrixerr.Error
 		}

@@ -26,7 +26,8 @@ type Config struct {
 
 // Handlers serves the endpoints.
 type Handlers struct {
-	cfg Config
+	cfg     Config
+	filters filterCache
 }
 
 // New returns the handlers for cfg.
