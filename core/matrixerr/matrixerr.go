@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"strconv"
 )
 
 // Error codes from the Matrix specification used across hearth.
@@ -92,14 +93,18 @@ func Write(w http.ResponseWriter, err error) {
 	WriteJSON(w, e.Status, e)
 }
 
-// WriteJSON sends v as a JSON response with the given status.
+// WriteJSON sends v as a JSON response with the given status. It sends the
+// body's length too, so that a large answer (a /sync) is not sent in
+// chunks.
 func WriteJSON(w http.ResponseWriter, status int, v any) {
 	b, err := json.Marshal(v)
 	if err != nil {
 		status = http.StatusInternalServerError
 		b = []byte(`{"errcode":"M_UNKNOWN","error":"internal server error"}`)
 	}
-	w.Header().Set("Content-Type", "application/json")
+	h := w.Header()
+	h.Set("Content-Type", "application/json")
+	h.Set("Content-Length", strconv.Itoa(len(b)))
 	w.WriteHeader(status)
 	w.Write(b)
 }

@@ -39,6 +39,9 @@ func TestWrite(t *testing.T) {
 		if ct := rec.Header().Get("Content-Type"); ct != "application/json" {
 			t.Errorf("%s: Content-Type %q", tt.name, ct)
 		}
+		if cl := rec.Header().Get("Content-Length"); cl != fmt.Sprint(len(tt.body)) {
+			t.Errorf("%s: Content-Length %q, want %d", tt.name, cl, len(tt.body))
+		}
 	}
 }
 
