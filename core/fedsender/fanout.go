@@ -39,13 +39,18 @@ func ServerOf(userID string) string { return mxid.ServerOf(userID) }
 // them, and a record would cost the fan-out a walk, a load and a delete.
 // Call Accepted after the commit to start the fan-out.
 func (s *Sender) Index(tx persist.Tx, a room.Added) error {
-	if ServerOf(a.Event.Sender()) != s.cfg.ServerName {
-		return nil
-	}
-	if a.State != nil && !s.namesOtherServer(a.State) {
+	if !s.records(a) {
 		return nil
 	}
 	return tx.Set(inKey(a.Pos), []byte(a.Event.ID()))
+}
+
+// records reports whether Index records a for the fan-out.
+func (s *Sender) records(a room.Added) bool {
+	if ServerOf(a.Event.Sender()) != s.cfg.ServerName {
+		return false
+	}
+	return a.State == nil || s.namesOtherServer(a.State)
 }
 
 // namesOtherServer reports whether a room state has a membership (of any
@@ -66,13 +71,9 @@ func (s *Sender) namesOtherServer(state room.State) bool {
 // fan-out without waiting, so it is safe under the room's lock, for the
 // events Index recorded; for others a wake would only walk an empty range.
 func (s *Sender) Accepted(a room.Added) {
-	if ServerOf(a.Event.Sender()) != s.cfg.ServerName {
-		return
+	if s.records(a) {
+		s.nudgeFanout()
 	}
-	if a.State != nil && !s.namesOtherServer(a.State) {
-		return
-	}
-	s.nudgeFanout()
 }
 
 func (s *Sender) nudgeFanout() {

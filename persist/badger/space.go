@@ -48,7 +48,7 @@ const spaceRecheck = 100 * time.Millisecond
 type spaceSeen struct {
 	free    int64     // bytes free then
 	at      time.Time // zero if unknown
-	written int64     // raw bytes the store committed since
+	written int64     // raw bytes of the groups checked since
 }
 
 // checkSpace returns an error wrapping ErrNoSpace if writing raw bytes of
