@@ -63,20 +63,21 @@ func (h *Handlers) request(r *http.Request, c clientapi.Caller) (syncer.Request,
 		req.Timeout = time.Duration(ms) * time.Millisecond
 	}
 	if param := q.Get("filter"); param != "" {
-		raw := []byte(param)
+		key := "inline\x00" + param
+		load := func() ([]byte, error) { return []byte(param), nil }
 		if !filter.IsInlineJSON(param) {
-			stored, err := h.cfg.Syncer.GetFilter(r.Context(), c.UserID, param)
-			if errors.Is(err, syncer.ErrUnknownFilter) {
-				return req, matrixerr.New(http.StatusBadRequest, matrixerr.CodeInvalidParam, "no such filter")
+			key = "stored\x00" + c.UserID + "\x00" + param
+			load = func() ([]byte, error) {
+				stored, err := h.cfg.Syncer.GetFilter(r.Context(), c.UserID, param)
+				if errors.Is(err, syncer.ErrUnknownFilter) {
+					return nil, matrixerr.New(http.StatusBadRequest, matrixerr.CodeInvalidParam, "no such filter")
+				}
+				return stored, err
 			}
-			if err != nil {
-				return req, err
-			}
-			raw = stored
 		}
-		f, err := h.filters.parse(raw)
+		f, err := h.filters.get(key, load)
 		if err != nil {
-			return req, err // a matrixerr.Error
+			return req, err // a matrixerr.Error, or the store's
 		}
 		req.Filter = f
 	}
