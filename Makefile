@@ -94,7 +94,8 @@ crash:
 FUZZTIME ?= 30s
 FUZZ_TARGETS := core/canonicaljson:FuzzCanonicalize core/event:FuzzParse core/event:FuzzRedact \
 	core/xmatrix:FuzzParseHeader core/xmatrix:FuzzVerify core/filter:FuzzParse \
-	core/syncer:FuzzParseToken core/synctoken:FuzzParsePosition core/signing:FuzzSignVerify core/b64:FuzzRoundTrip
+	core/syncer:FuzzParseToken core/synctoken:FuzzParsePosition core/signing:FuzzSignVerify core/b64:FuzzRoundTrip \
+	core/syncer:FuzzAppendString
 
 ## fuzz: run every fuzz target for $(FUZZTIME) (their seed corpora run in make test)
 fuzz:

@@ -62,6 +62,12 @@ func ReadJSONBody(w http.ResponseWriter, r *http.Request) ([]byte, error) {
 // WriteJSON sends v as a JSON response with the given status.
 func WriteJSON(w http.ResponseWriter, status int, v any) { matrixerr.WriteJSON(w, status, v) }
 
+// WriteJSONBody sends body, an already encoded JSON document, as a response
+// with the given status (see [matrixerr.WriteJSONBody]).
+func WriteJSONBody(w http.ResponseWriter, status int, body []byte) {
+	matrixerr.WriteJSONBody(w, status, body)
+}
+
 // WriteError sends err as a Matrix error; errors that are not
 // matrixerr.Error become 500 M_UNKNOWN.
 func WriteError(w http.ResponseWriter, err error) { matrixerr.Write(w, err) }

@@ -102,9 +102,18 @@ func WriteJSON(w http.ResponseWriter, status int, v any) {
 		status = http.StatusInternalServerError
 		b = []byte(`{"errcode":"M_UNKNOWN","error":"internal server error"}`)
 	}
+	WriteJSONBody(w, status, b)
+}
+
+// WriteJSONBody sends body, a JSON document that is already encoded, with
+// the given status, the Content-Type and the Content-Length, as [WriteJSON]
+// does. It does not check body. Like any io.Writer, w must not keep body
+// once its Write returns, so the caller may reuse body after
+// WriteJSONBody.
+func WriteJSONBody(w http.ResponseWriter, status int, body []byte) {
 	h := w.Header()
 	h.Set("Content-Type", "application/json")
-	h.Set("Content-Length", strconv.Itoa(len(b)))
+	h.Set("Content-Length", strconv.Itoa(len(body)))
 	w.WriteHeader(status)
-	w.Write(b)
+	w.Write(body)
 }

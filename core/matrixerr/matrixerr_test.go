@@ -59,3 +59,32 @@ func TestWriteJSONUnencodable(t *testing.T) {
 		t.Errorf("got %d %s", rec.Code, rec.Body)
 	}
 }
+
+func TestWriteJSONBody(t *testing.T) {
+	tests := []struct {
+		name   string
+		status int
+		body   string
+	}{
+		{"object", http.StatusOK, `{"next_batch":"s1","rooms":{}}`},
+		{"error status", http.StatusNotFound, `{"errcode":"M_NOT_FOUND","error":"gone"}`},
+		{"not checked", http.StatusOK, `{"a":<>}`},
+		{"empty", http.StatusOK, ``},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			rec := httptest.NewRecorder()
+			body := []byte(tt.body)
+			matrixerr.WriteJSONBody(rec, tt.status, body)
+			if rec.Code != tt.status || rec.Body.String() != tt.body {
+				t.Errorf("got %d %s, want %d %s", rec.Code, rec.Body, tt.status, tt.body)
+			}
+			if ct := rec.Header().Get("Content-Type"); ct != "application/json" {
+				t.Errorf("Content-Type %q", ct)
+			}
+			if cl := rec.Header().Get("Content-Length"); cl != fmt.Sprint(len(tt.body)) {
+				t.Errorf("Content-Length %q, want %d", cl, len(tt.body))
+			}
+		})
+	}
+}

@@ -5,6 +5,10 @@ import "encoding/json"
 // Response is the body of a /sync answer (spec v1.12, GET /sync). Events are
 // already in their client form. Sections that have nothing are sent empty
 // rather than left out, which every client accepts and some simple ones need.
+//
+// [Response.AppendJSON] encodes it without encoding/json, following the
+// struct tags below; a change to a field or tag here needs the same change
+// there (response_json.go).
 type Response struct {
 	NextBatch   string      `json:"next_batch"`
 	Rooms       Rooms       `json:"rooms"`
@@ -31,13 +35,10 @@ type EventBatch struct {
 	Events []json.RawMessage `json:"events"`
 }
 
-// MarshalJSON writes an empty list rather than null for no events.
+// MarshalJSON writes an empty list rather than null for no events, and
+// the events as they are (see [Response.AppendJSON]).
 func (b EventBatch) MarshalJSON() ([]byte, error) {
-	type plain EventBatch
-	if b.Events == nil {
-		b.Events = []json.RawMessage{}
-	}
-	return json.Marshal(plain(b))
+	return b.appendJSON(nil), nil
 }
 
 // JoinedRoom is a room the user is joined to.
@@ -71,13 +72,10 @@ type Timeline struct {
 	PrevBatch string `json:"prev_batch,omitempty"`
 }
 
-// MarshalJSON writes an empty list rather than null for no events.
+// MarshalJSON writes an empty list rather than null for no events, and
+// the events as they are (see [Response.AppendJSON]).
 func (t Timeline) MarshalJSON() ([]byte, error) {
-	type plain Timeline
-	if t.Events == nil {
-		t.Events = []json.RawMessage{}
-	}
-	return json.Marshal(plain(t))
+	return t.appendJSON(nil), nil
 }
 
 // UnreadCounts is a joined room's unread_notifications.

@@ -27,7 +27,9 @@ func (h *Handlers) sync(w http.ResponseWriter, r *http.Request, c clientapi.Call
 		clientapi.WriteError(w, err)
 		return
 	}
-	clientapi.WriteJSON(w, http.StatusOK, resp)
+	// AppendJSON rather than encoding/json: a /sync is the largest and
+	// most frequent answer, and mostly events that are JSON already.
+	clientapi.WriteJSONBody(w, http.StatusOK, resp.AppendJSON(nil))
 }
 
 // request reads the parameters of GET /sync.

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -203,6 +204,33 @@ func TestSync(t *testing.T) {
 		if evs := tl["events"].([]any); len(evs) != 1 || tl["limited"] != true {
 			t.Fatalf("filtered timeline = %v", tl)
 		}
+	}
+}
+
+// TestSyncBody checks the headers and the body of a /sync answer, which is
+// written by syncer.Response.AppendJSON rather than encoding/json.
+func TestSyncBody(t *testing.T) {
+	s := newServer(t)
+	req := httptest.NewRequest("GET", "/_matrix/client/v3/sync", nil)
+	req.Header.Set("Authorization", "Bearer alice")
+	rec := httptest.NewRecorder()
+	s.mux.ServeHTTP(rec, req)
+	body := rec.Body.Bytes()
+	if rec.Code != 200 || !json.Valid(body) {
+		t.Fatalf("sync = %d %s", rec.Code, body)
+	}
+	if ct := rec.Header().Get("Content-Type"); ct != "application/json" {
+		t.Errorf("Content-Type %q", ct)
+	}
+	if cl := rec.Header().Get("Content-Length"); cl != strconv.Itoa(len(body)) {
+		t.Errorf("Content-Length %q for %d bytes", cl, len(body))
+	}
+	var resp syncer.Response
+	if err := json.Unmarshal(body, &resp); err != nil {
+		t.Fatal(err)
+	}
+	if again := resp.AppendJSON(nil); !bytes.Equal(again, body) {
+		t.Errorf("body does not survive decoding and encoding again:\n%s\n%s", body, again)
 	}
 }
 
