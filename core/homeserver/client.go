@@ -24,7 +24,6 @@ import (
 	"hearth/core/notify"
 	"hearth/core/room"
 	"hearth/core/syncer"
-	"hearth/core/txn"
 	"hearth/core/visibility"
 	"hearth/persist"
 )
@@ -126,7 +125,7 @@ func (s *Server) newClientAPI(ctx context.Context) (*clientAPI, error) {
 	if c.e2ee, err = e2ee.New(ctx, e2eeCfg); err != nil {
 		return nil, err
 	}
-	txns := txn.New(cfg.Store)
+	txns := rooms.NewTxns(cfg.Store, c.dag)
 	roomsCfg := rooms.Config{
 		DAG:        c.dag,
 		Store:      cfg.Store,

@@ -91,18 +91,39 @@ type eventRecord struct {
 	version string // room version ID
 	pos     uint64 // stream position; 0 for events not in the timeline
 	group   uint64 // state group after the event; 0 when unknown
-	json    []byte // the event as accepted
+	// txn is the client transaction that sent the event, if any.
+	txn  Transaction
+	json []byte // the event as accepted
 }
 
+// recordHasTxn is set in a stored record's status byte when the record
+// holds a transaction. Records written before transactions were kept here
+// never have it.
+const recordHasTxn = 0x80
+
 // encodeRecord lays a record out as: status(1) pos(8) group(8)
-// len(version)(1) version json.
+// len(version)(1) version, then, when the status byte has recordHasTxn,
+// the transaction's user, device and transaction IDs, each a uvarint
+// length and the bytes; then json.
 func encodeRecord(r eventRecord) []byte {
-	b := make([]byte, 0, 18+len(r.version)+len(r.json))
-	b = append(b, byte(r.status))
+	size := 18 + len(r.version) + len(r.json)
+	status := byte(r.status)
+	if r.txn != (Transaction{}) {
+		status |= recordHasTxn
+		size += 3*binary.MaxVarintLen32 + len(r.txn.UserID) + len(r.txn.DeviceID) + len(r.txn.TxnID)
+	}
+	b := make([]byte, 0, size)
+	b = append(b, status)
 	b = binary.BigEndian.AppendUint64(b, r.pos)
 	b = binary.BigEndian.AppendUint64(b, r.group)
 	b = append(b, byte(len(r.version)))
 	b = append(b, r.version...)
+	if status&recordHasTxn != 0 {
+		for _, f := range []string{r.txn.UserID, r.txn.DeviceID, r.txn.TxnID} {
+			b = binary.AppendUvarint(b, uint64(len(f)))
+			b = append(b, f...)
+		}
+	}
 	return append(b, r.json...)
 }
 
@@ -113,7 +134,7 @@ func decodeRecord(b []byte) (eventRecord, error) {
 		return eventRecord{}, fmt.Errorf("%w: event record of %d bytes", errCorrupt, len(b))
 	}
 	r := eventRecord{
-		status: eventStatus(b[0]),
+		status: eventStatus(b[0] &^ recordHasTxn),
 		pos:    binary.BigEndian.Uint64(b[1:9]),
 		group:  binary.BigEndian.Uint64(b[9:17]),
 	}
@@ -122,6 +143,19 @@ func decodeRecord(b []byte) (eventRecord, error) {
 		return eventRecord{}, fmt.Errorf("%w: event record version overruns", errCorrupt)
 	}
 	r.version = string(b[18 : 18+n])
-	r.json = b[18+n:]
+	rest := b[18+n:]
+	if b[0]&recordHasTxn != 0 {
+		var fields [3]string
+		for i := range fields {
+			l, k := binary.Uvarint(rest)
+			if k <= 0 || l > uint64(len(rest)-k) {
+				return eventRecord{}, fmt.Errorf("%w: event record transaction overruns", errCorrupt)
+			}
+			fields[i] = string(rest[k : k+int(l)])
+			rest = rest[k+int(l):]
+		}
+		r.txn = Transaction{UserID: fields[0], DeviceID: fields[1], TxnID: fields[2]}
+	}
+	r.json = rest
 	return r, nil
 }

@@ -31,6 +31,19 @@ type Proto struct {
 	// for writes that must be durable exactly when the event is, such as
 	// the client's transaction ID. An error aborts the send.
 	Also func(tx persist.Tx, ev *event.PDU) error
+	// Transaction, when set, is the client request that sent the event:
+	// it is stored with the event, for Transaction to find.
+	Transaction *Transaction
+}
+
+// Transaction names the client request that sent a local event: the user
+// and device that sent it and the transaction ID of their request
+// (PUT /rooms/{roomId}/send/{eventType}/{txnId} and the like), which /sync
+// and the room endpoints show that device as unsigned.transaction_id.
+type Transaction struct {
+	UserID   string
+	DeviceID string
+	TxnID    string
 }
 
 // CreateRoom creates a room whose m.room.create event, sent by sender, has
@@ -218,6 +231,9 @@ func (d *DAG) sendBatch(ctx context.Context, roomID string, e *roomEntry, batch 
 			}
 			next.Depth = max(next.Depth, pdu.Depth())
 			a := addition{roomID: roomID, entry: e, pdu: pdu, status: statusAccepted, before: state, next: &next, also: req.p.Also}
+			if req.p.Transaction != nil {
+				a.txn = *req.p.Transaction
+			}
 			if len(adds) == 0 {
 				a.beforeGroup, a.prev = meta.Group, meta
 			}

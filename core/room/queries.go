@@ -205,6 +205,24 @@ func (d *DAG) Info(ctx context.Context, id string) (EventInfo, error) {
 	return info, err
 }
 
+// Transaction returns the client transaction stored with the event id
+// (Proto.Transaction); ok is false when the event has none, which is also
+// the case for events stored before transactions were kept with them.
+func (d *DAG) Transaction(ctx context.Context, id string) (t Transaction, ok bool, err error) {
+	if ce, cached := d.events.get(id); cached {
+		return ce.rec.txn, ce.rec.txn != (Transaction{}), nil
+	}
+	err = d.cfg.Store.View(ctx, func(tx persist.Tx) error {
+		ce, err := d.load(tx, id)
+		if err != nil {
+			return err
+		}
+		t, ok = ce.rec.txn, ce.rec.txn != (Transaction{})
+		return nil
+	})
+	return t, ok, err
+}
+
 // StateEvents returns the events of a state, by key.
 func (d *DAG) StateEvents(ctx context.Context, s State) (map[event.StateKey]*event.PDU, error) {
 	out := make(map[event.StateKey]*event.PDU, len(s))

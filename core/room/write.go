@@ -29,6 +29,8 @@ type addition struct {
 	current State
 	// also runs in the event's transaction (Proto.Also).
 	also func(tx persist.Tx, ev *event.PDU) error
+	// txn is the client transaction that sent the event (Proto.Transaction).
+	txn Transaction
 }
 
 // add stores a, durably, and publishes the room's new metadata. The caller
@@ -159,7 +161,7 @@ func (d *DAG) write(tx persist.Tx, a addition, pos uint64) (uint64, *roomMeta, e
 	if a.status == statusRejected {
 		afterGroup = 0
 	}
-	rec := eventRecord{status: a.status, version: a.pdu.Version().ID, pos: pos, group: afterGroup, json: a.pdu.JSON()}
+	rec := eventRecord{status: a.status, version: a.pdu.Version().ID, pos: pos, group: afterGroup, txn: a.txn, json: a.pdu.JSON()}
 	if err := tx.Set(eventKey(a.pdu.ID()), encodeRecord(rec)); err != nil {
 		return 0, nil, eventRecord{}, nil, fmt.Errorf("room: store event: %w", err)
 	}

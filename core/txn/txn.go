@@ -13,7 +13,10 @@
 //	txn/e/<event ID>                                  -> Record (JSON)
 //
 // The first key is a hash so that transaction IDs of any length and bytes
-// fit in a persist key.
+// fit in a persist key. With an Events lookup, the second mapping is kept
+// with the event itself (the room DAG stores it in the event's record, one
+// key fewer per message); txn/e keys are then only read, for events stored
+// before.
 package txn
 
 import (
@@ -55,7 +58,8 @@ type Record struct {
 // concurrent use; requests with the same Key are serialised so that
 // concurrent retries create one event.
 type Store struct {
-	db persist.Store
+	db     persist.Store
+	events Events
 
 	mu    sync.Mutex
 	locks map[string]*keyLock
@@ -66,9 +70,19 @@ type keyLock struct {
 	refs int
 }
 
-// New returns a Store over db.
-func New(db persist.Store) *Store {
-	return &Store{db: db, locks: make(map[string]*keyLock)}
+// Events finds the transaction stored with an event itself.
+type Events interface {
+	// EventTransaction returns the record stored with eventID; ok is
+	// false when the event has none.
+	EventTransaction(ctx context.Context, eventID string) (rec Record, ok bool, err error)
+}
+
+// New returns a Store over db. With events set, Do records only the
+// transaction's key: the send callback must store the Record with the
+// event, where events finds it (the room endpoints set
+// room.Proto.Transaction). With events nil, Do stores both mappings.
+func New(db persist.Store, events Events) *Store {
+	return &Store{db: db, events: events, locks: make(map[string]*keyLock)}
 }
 
 func storeKey(k Key) []byte {
@@ -88,7 +102,8 @@ type Recorder func(tx persist.Tx, eventID string) error
 
 // Do returns the event ID of the transaction k: the one recorded by an
 // earlier call, or else the one send returns, which Do records durably
-// together with the reverse mapping before returning. send should record
+// (with the reverse mapping, unless the event keeps it: see New) before
+// returning. send should record
 // the event itself with record, inside the transaction that stores the
 // event (the room endpoints do, from room.Proto.Also), so that the event is
 // never durable or visible to sync without its transaction ID; then Do has
@@ -107,7 +122,11 @@ func (s *Store) Do(ctx context.Context, k Key, send func(record Recorder) (event
 	var mu sync.Mutex
 	recorded := ""
 	record := func(tx persist.Tx, eventID string) error {
-		if err := putTx(tx, sk, k, eventID); err != nil {
+		put := putTx
+		if s.events != nil {
+			put = putKeyTx
+		}
+		if err := put(tx, sk, k, eventID); err != nil {
 			return fmt.Errorf("txn: record transaction: %w", err)
 		}
 		mu.Lock()
@@ -145,6 +164,15 @@ func (s *Store) Put(ctx context.Context, k Key, eventID string) error {
 // Sender returns the record of the transaction that created eventID, if
 // the event was created through one.
 func (s *Store) Sender(ctx context.Context, eventID string) (Record, bool, error) {
+	if s.events != nil {
+		rec, ok, err := s.events.EventTransaction(ctx, eventID)
+		if err != nil {
+			return Record{}, false, fmt.Errorf("txn: read sender of %s: %w", eventID, err)
+		}
+		if ok {
+			return rec, true, nil
+		}
+	}
 	var rec Record
 	found := false
 	err := s.db.View(ctx, func(tx persist.Tx) error {
@@ -218,10 +246,16 @@ func putTx(tx persist.Tx, sk []byte, k Key, eventID string) error {
 	if err != nil {
 		return fmt.Errorf("encode record: %w", err)
 	}
-	if err := tx.Set(sk, []byte(eventID)); err != nil {
+	if err := putKeyTx(tx, sk, k, eventID); err != nil {
 		return err
 	}
 	return tx.Set([]byte(prefixEvent+eventID), rec)
+}
+
+// putKeyTx writes the key of transaction k (stored under sk) with tx, for
+// an event that keeps the reverse mapping itself.
+func putKeyTx(tx persist.Tx, sk []byte, _ Key, eventID string) error {
+	return tx.Set(sk, []byte(eventID))
 }
 
 // lock serialises the callers of one transaction key and returns the

@@ -15,7 +15,7 @@ import (
 
 func TestDoIsIdempotent(t *testing.T) {
 	ctx := context.Background()
-	s := New(memory.New())
+	s := New(memory.New(), nil)
 	n := 0
 	send := func(Recorder) (string, error) { n++; return fmt.Sprintf("$e%d", n), nil }
 	k := Key{UserID: "@a:x", DeviceID: "D1", Scope: "send/!r:x/m.room.message", TxnID: "t1"}
@@ -44,7 +44,7 @@ func TestDoIsIdempotent(t *testing.T) {
 
 func TestDoFailureRecordsNothing(t *testing.T) {
 	ctx := context.Background()
-	s := New(memory.New())
+	s := New(memory.New(), nil)
 	k := Key{UserID: "@a:x", DeviceID: "D", Scope: "s", TxnID: "t"}
 	boom := errors.New("boom")
 	if _, err := s.Do(ctx, k, func(Recorder) (string, error) { return "", boom }); !errors.Is(err, boom) {
@@ -61,7 +61,7 @@ func TestDoFailureRecordsNothing(t *testing.T) {
 
 func TestConcurrentRetriesSendOnce(t *testing.T) {
 	ctx := context.Background()
-	s := New(memory.New())
+	s := New(memory.New(), nil)
 	k := Key{UserID: "@a:x", DeviceID: "D", Scope: "s", TxnID: "t"}
 	var sends atomic.Int32
 	var wg sync.WaitGroup
@@ -96,7 +96,7 @@ func TestConcurrentRetriesSendOnce(t *testing.T) {
 
 func TestSenderAndTransactionID(t *testing.T) {
 	ctx := context.Background()
-	s := New(memory.New())
+	s := New(memory.New(), nil)
 	k := Key{UserID: "@a:x", DeviceID: "D1", Scope: "s", TxnID: "t\x00weird/txn"}
 	if err := s.Put(ctx, k, "$ev"); err != nil {
 		t.Fatal(err)
@@ -127,7 +127,7 @@ func TestSenderAndTransactionID(t *testing.T) {
 
 func TestDoKeepsARecordMadeBySend(t *testing.T) {
 	ctx := context.Background()
-	s := New(memory.New())
+	s := New(memory.New(), nil)
 	k := Key{UserID: "@a:x", DeviceID: "D", Scope: "s", TxnID: "t"}
 	got, err := s.Do(ctx, k, func(Recorder) (string, error) {
 		return "$early", s.Put(ctx, k, "$early")
@@ -143,7 +143,7 @@ func TestDoKeepsARecordMadeBySend(t *testing.T) {
 func TestRecordIsDurableWithItsTransaction(t *testing.T) {
 	ctx := context.Background()
 	db := memory.New()
-	s := New(db)
+	s := New(db, nil)
 	k := Key{UserID: "@a:x", DeviceID: "D", Scope: "s", TxnID: "t"}
 	// The event's transaction fails after recording: nothing is recorded.
 	boom := errors.New("boom")
@@ -186,7 +186,7 @@ func TestRecordIsDurableWithItsTransaction(t *testing.T) {
 func TestDoTrustsRecord(t *testing.T) {
 	ctx := context.Background()
 	db := &kvtest.Counting{Store: memory.New()}
-	s := New(db)
+	s := New(db, nil)
 	k := Key{UserID: "@a:x", DeviceID: "D", Scope: "s", TxnID: "t1"}
 	got, err := s.Do(ctx, k, func(record Recorder) (string, error) {
 		return "$ev", db.Update(ctx, func(tx persist.Tx) error { return record(tx, "$ev") })
@@ -207,5 +207,64 @@ func TestDoTrustsRecord(t *testing.T) {
 	}
 	if id, ok, err := s.Get(ctx, k3); err != nil || !ok || id != "$plain" {
 		t.Fatalf("record of a plain send: %q %v %v", id, ok, err)
+	}
+}
+
+// eventsMap is an Events lookup over a map, as the room DAG keeps records
+// with events.
+type eventsMap map[string]Record
+
+func (m eventsMap) EventTransaction(_ context.Context, eventID string) (Record, bool, error) {
+	rec, ok := m[eventID]
+	return rec, ok, nil
+}
+
+// TestDoWithEvents checks the store that leaves the reverse mapping to the
+// events: Do writes only the key, Sender and TransactionID find records
+// with the events and, for events stored before, under txn/e.
+func TestDoWithEvents(t *testing.T) {
+	ctx := context.Background()
+	db := memory.New()
+	events := eventsMap{}
+	s := New(db, events)
+	k := Key{UserID: "@a:x", DeviceID: "D1", Scope: "send", TxnID: "t1"}
+	got, err := s.Do(ctx, k, func(record Recorder) (string, error) {
+		err := db.Update(ctx, func(tx persist.Tx) error {
+			events["$new"] = Record{UserID: k.UserID, DeviceID: k.DeviceID, TxnID: k.TxnID}
+			return record(tx, "$new")
+		})
+		return "$new", err
+	})
+	if err != nil || got != "$new" {
+		t.Fatalf("Do = %q, %v", got, err)
+	}
+	if id, ok, err := s.Get(ctx, k); err != nil || !ok || id != "$new" {
+		t.Errorf("Get = %q, %v, %v; want $new", id, ok, err)
+	}
+	err = db.View(ctx, func(tx persist.Tx) error {
+		if _, err := tx.Get([]byte(prefixEvent + "$new")); !errors.Is(err, persist.ErrNotFound) {
+			t.Errorf("txn/e written beside the event's own record: %v", err)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// An event from before: its record is under txn/e only.
+	if err := New(db, nil).Put(ctx, Key{UserID: "@a:x", DeviceID: "D1", Scope: "send", TxnID: "t0"}, "$old"); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		eventID, device, want string
+	}{
+		{"$new", "D1", "t1"},
+		{"$new", "D2", ""},
+		{"$old", "D1", "t0"},
+		{"$none", "D1", ""},
+	} {
+		id, err := s.TransactionID(ctx, tc.eventID, "@a:x", tc.device)
+		if err != nil || id != tc.want {
+			t.Errorf("TransactionID(%s, %s) = %q, %v; want %q", tc.eventID, tc.device, id, err, tc.want)
+		}
 	}
 }

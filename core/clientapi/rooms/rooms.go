@@ -134,12 +134,30 @@ func New(cfg Config) (*Handlers, error) {
 	h := &Handlers{cfg: cfg, dag: cfg.DAG, txns: cfg.Txns, log: cfg.Logger, scratch: scratch,
 		counts: make(map[string]cachedCount)}
 	if h.txns == nil {
-		h.txns = txn.New(cfg.Store)
+		h.txns = NewTxns(cfg.Store, cfg.DAG)
 	}
 	if h.log == nil {
 		h.log = slog.New(slog.DiscardHandler)
 	}
 	return h, nil
+}
+
+// NewTxns returns the transaction store of the room endpoints over store:
+// the sends keep their transactions with their events in dag
+// (room.Proto.Transaction), where the store finds them.
+func NewTxns(store persist.Store, dag *room.DAG) *txn.Store {
+	return txn.New(store, txnEvents{dag})
+}
+
+// txnEvents is txn.Events over the room DAG.
+type txnEvents struct{ dag *room.DAG }
+
+func (e txnEvents) EventTransaction(ctx context.Context, eventID string) (txn.Record, bool, error) {
+	t, ok, err := e.dag.Transaction(ctx, eventID)
+	if errors.Is(err, room.ErrUnknownEvent) {
+		return txn.Record{}, false, nil
+	}
+	return txn.Record{UserID: t.UserID, DeviceID: t.DeviceID, TxnID: t.TxnID}, ok, err
 }
 
 // Txns returns the transaction store, for sync's transaction_id.

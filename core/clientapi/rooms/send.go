@@ -220,6 +220,7 @@ func (h *Handlers) checkRedaction(ctx context.Context, roomID, sender, eventID s
 func (h *Handlers) sendTransaction(ctx context.Context, k txn.Key, roomID string, p room.Proto) (string, error) {
 	return h.txns.Do(ctx, k, func(record txn.Recorder) (string, error) {
 		p.Also = func(tx persist.Tx, ev *event.PDU) error { return record(tx, ev.ID()) }
+		p.Transaction = &room.Transaction{UserID: k.UserID, DeviceID: k.DeviceID, TxnID: k.TxnID}
 		ev, err := h.dag.Send(ctx, roomID, p)
 		if err != nil {
 			return "", sendError(err, len(p.Content))
