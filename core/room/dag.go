@@ -101,6 +101,30 @@ type roomEntry struct {
 	queue   []*pendingSend
 	sending bool // a goroutine is writing the queue
 	tail    tail // the newest timeline entries (tail.go)
+	// stored is the LastPos of the newest metadata stored: later local
+	// sends may leave theirs unstored (see metaEvery).
+	stored uint64
+}
+
+// metaEvery bounds how far a room's stored metadata may fall behind: a
+// commit whose changes to it are all advances (roomMeta.advance) leaves it
+// unstored unless its LastPos is this many stream positions past the
+// stored one. Start-up then reads at most this many positions of the
+// room's timeline to work it out again. Every commit that stores it saves
+// a key write per message; a busy room stores it every few hundred
+// messages.
+const metaEvery = 256
+
+func (e *roomEntry) storedPos() uint64 {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.stored
+}
+
+func (e *roomEntry) setStoredPos(pos uint64) {
+	e.mu.Lock()
+	e.stored = pos
+	e.mu.Unlock()
 }
 
 // roomMeta is a room's stored summary.
@@ -239,7 +263,7 @@ func (d *DAG) meta(ctx context.Context, roomID string, e *roomEntry) (*roomMeta,
 	if m != nil {
 		return m, nil
 	}
-	var stored roomMeta
+	var stored, current roomMeta
 	err := d.cfg.Store.View(ctx, func(tx persist.Tx) error {
 		raw, err := tx.Get(metaKey(roomID))
 		if errors.Is(err, persist.ErrNotFound) {
@@ -248,7 +272,11 @@ func (d *DAG) meta(ctx context.Context, roomID string, e *roomEntry) (*roomMeta,
 		if err != nil {
 			return err
 		}
-		return json.Unmarshal(raw, &stored)
+		if err := json.Unmarshal(raw, &stored); err != nil {
+			return fmt.Errorf("room: metadata of %s: %w", roomID, err)
+		}
+		current, err = d.advanceMeta(tx, roomID, stored)
+		return err
 	})
 	if err != nil {
 		return nil, err
@@ -256,13 +284,36 @@ func (d *DAG) meta(ctx context.Context, roomID string, e *roomEntry) (*roomMeta,
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	if e.meta == nil {
-		e.meta = &stored
+		e.meta, e.stored = &current, stored.LastPos
 		if !e.tail.known {
 			// The snapshot holds no timeline entry above LastPos.
-			e.tail.start(stored.LastPos)
+			e.tail.start(current.LastPos)
 		}
 	}
 	return e.meta, nil
+}
+
+// advanceMeta returns the room's metadata: m, stored, advanced by the
+// timeline events after it whose records say they advance it (local sends
+// whose commits left the metadata unstored).
+func (d *DAG) advanceMeta(tx persist.Tx, roomID string, m roomMeta) (roomMeta, error) {
+	it := tx.Iterate(persist.IterOptions{Prefix: timelinePrefix(roomID), Start: timelineKey(roomID, m.LastPos+1)})
+	defer it.Close()
+	for it.Next() {
+		key := it.Key()
+		pos := binary.BigEndian.Uint64(key[len(key)-8:])
+		ce, err := d.load(tx, string(it.Value()))
+		if err != nil {
+			return roomMeta{}, fmt.Errorf("room: metadata of %s after %d: %w", roomID, m.LastPos, err)
+		}
+		if ce.rec.advances && ce.rec.pos == pos {
+			m = m.advance(ce.pdu, pos, ce.rec.group)
+		}
+	}
+	if err := it.Err(); err != nil {
+		return roomMeta{}, fmt.Errorf("room: metadata of %s: %w", roomID, err)
+	}
+	return m, nil
 }
 
 // publish makes m the room's metadata.

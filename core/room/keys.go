@@ -92,22 +92,33 @@ type eventRecord struct {
 	pos     uint64 // stream position; 0 for events not in the timeline
 	group   uint64 // state group after the event; 0 when unknown
 	// txn is the client transaction that sent the event, if any.
-	txn  Transaction
-	json []byte // the event as accepted
+	txn Transaction
+	// advances says the room's metadata after the event is its metadata
+	// before, advanced by the event (roomMeta.advance), and may not have
+	// been stored: see DAG.meta.
+	advances bool
+	json     []byte // the event as accepted
 }
 
-// recordHasTxn is set in a stored record's status byte when the record
-// holds a transaction. Records written before transactions were kept here
-// never have it.
-const recordHasTxn = 0x80
+// Flags in a stored record's status byte. Records written before they
+// existed never have them.
+const (
+	// recordHasTxn says the record holds a transaction.
+	recordHasTxn = 0x80
+	// recordAdvances is eventRecord.advances.
+	recordAdvances = 0x40
+)
 
-// encodeRecord lays a record out as: status(1) pos(8) group(8)
+// encodeRecord lays a record out as: status and flags(1) pos(8) group(8)
 // len(version)(1) version, then, when the status byte has recordHasTxn,
 // the transaction's user, device and transaction IDs, each a uvarint
 // length and the bytes; then json.
 func encodeRecord(r eventRecord) []byte {
 	size := 18 + len(r.version) + len(r.json)
 	status := byte(r.status)
+	if r.advances {
+		status |= recordAdvances
+	}
 	if r.txn != (Transaction{}) {
 		status |= recordHasTxn
 		size += 3*binary.MaxVarintLen32 + len(r.txn.UserID) + len(r.txn.DeviceID) + len(r.txn.TxnID)
@@ -134,9 +145,10 @@ func decodeRecord(b []byte) (eventRecord, error) {
 		return eventRecord{}, fmt.Errorf("%w: event record of %d bytes", errCorrupt, len(b))
 	}
 	r := eventRecord{
-		status: eventStatus(b[0] &^ recordHasTxn),
-		pos:    binary.BigEndian.Uint64(b[1:9]),
-		group:  binary.BigEndian.Uint64(b[9:17]),
+		status:   eventStatus(b[0] &^ (recordHasTxn | recordAdvances)),
+		advances: b[0]&recordAdvances != 0,
+		pos:      binary.BigEndian.Uint64(b[1:9]),
+		group:    binary.BigEndian.Uint64(b[9:17]),
 	}
 	n := int(b[17])
 	if len(b) < 18+n {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strings"
 
 	"hearth/core/event"
@@ -59,6 +60,7 @@ func (d *DAG) addChain(ctx context.Context, e *roomEntry, as []addition) error {
 		}
 	}()
 	var last *roomMeta
+	var stored bool // whether the commit stores last
 	var written []cachedEvent
 	states := make([]State, len(as)) // the state after each event
 	var top, maxPos uint64
@@ -66,7 +68,8 @@ func (d *DAG) addChain(ctx context.Context, e *roomEntry, as []addition) error {
 		maxPos = max(maxPos, p)
 	}
 	err := d.cfg.Store.Update(ctx, func(tx persist.Tx) error {
-		last, written = nil, written[:0]
+		last, stored, written = nil, false, written[:0]
+		advances := true // every change of metadata is an advance
 		var err error
 		if top, err = d.raiseStreamTop(tx, maxPos); err != nil {
 			return err
@@ -88,13 +91,17 @@ func (d *DAG) addChain(ctx context.Context, e *roomEntry, as []addition) error {
 			afterPrev = after
 			if m != nil {
 				metaPrev, last = m, m
+				advances = advances && rec.advances
 			}
 		}
-		if last == nil {
+		if last == nil || advances && last.LastPos-e.storedPos() < metaEvery {
+			// Start-up works the metadata out from the records
+			// (DAG.meta), reading at most metaEvery positions.
 			return nil
 		}
 		// Only the chain's last metadata survives it: one write, not
 		// one per event.
+		stored = true
 		return storeMeta(tx, as[0].roomID, last)
 	})
 	if err != nil {
@@ -103,6 +110,9 @@ func (d *DAG) addChain(ctx context.Context, e *roomEntry, as []addition) error {
 		// ever reports a failure for writes that did land.
 		e.forgetTail()
 		return err
+	}
+	if stored {
+		e.setStoredPos(last.LastPos)
 	}
 	d.noteStreamTop(top)
 	// The events just written are the ones /sync and the notification
@@ -162,9 +172,6 @@ func (d *DAG) write(tx persist.Tx, a addition, pos uint64) (uint64, *roomMeta, e
 		afterGroup = 0
 	}
 	rec := eventRecord{status: a.status, version: a.pdu.Version().ID, pos: pos, group: afterGroup, txn: a.txn, json: a.pdu.JSON()}
-	if err := tx.Set(eventKey(a.pdu.ID()), encodeRecord(rec)); err != nil {
-		return 0, nil, eventRecord{}, nil, fmt.Errorf("room: store event: %w", err)
-	}
 	if pos != 0 {
 		if err := tx.Set(timelineKey(a.roomID, pos), []byte(a.pdu.ID())); err != nil {
 			return 0, nil, eventRecord{}, nil, fmt.Errorf("room: store timeline entry: %w", err)
@@ -186,6 +193,9 @@ func (d *DAG) write(tx persist.Tx, a addition, pos uint64) (uint64, *roomMeta, e
 		}
 	}
 	if a.next == nil {
+		if err := storeRecord(tx, a.pdu.ID(), rec); err != nil {
+			return 0, nil, eventRecord{}, nil, err
+		}
 		return afterGroup, nil, rec, stateAfter, nil
 	}
 	m := *a.next
@@ -219,7 +229,46 @@ func (d *DAG) write(tx persist.Tx, a addition, pos uint64) (uint64, *roomMeta, e
 	if a.pdu.Depth() > m.Depth {
 		m.Depth = a.pdu.Depth()
 	}
+	// The common case, a local send, leaves metadata that start-up can
+	// work out again from the metadata before it and the event; the
+	// record says so, and the caller may leave the metadata unstored.
+	rec.advances = pos != 0 && a.prev != nil && m.equal(a.prev.advance(a.pdu, pos, afterGroup))
+	if err := storeRecord(tx, a.pdu.ID(), rec); err != nil {
+		return 0, nil, eventRecord{}, nil, err
+	}
 	return afterGroup, &m, rec, stateAfter, nil
+}
+
+func storeRecord(tx persist.Tx, id string, rec eventRecord) error {
+	if err := tx.Set(eventKey(id), encodeRecord(rec)); err != nil {
+		return fmt.Errorf("room: store event: %w", err)
+	}
+	return nil
+}
+
+// advance returns the metadata after the event ev, at stream position pos
+// with state group group after it, when m is the metadata before it and
+// the event became the room's current state and newest extremity: ev
+// replaces the extremities it names as prev events, and comes first.
+func (m *roomMeta) advance(ev *event.PDU, pos, group uint64) roomMeta {
+	next := *m
+	prev := ev.PrevEvents()
+	next.Extremities = make([]string, 0, len(m.Extremities)+1)
+	next.Extremities = append(next.Extremities, ev.ID())
+	for _, x := range m.Extremities {
+		if !slices.Contains(prev, x) {
+			next.Extremities = append(next.Extremities, x)
+		}
+	}
+	next.Depth = max(m.Depth, ev.Depth())
+	next.LastPos, next.Group = pos, group
+	return next
+}
+
+// equal reports whether m and o are the same metadata.
+func (m *roomMeta) equal(o roomMeta) bool {
+	return m.Version == o.Version && m.CreateID == o.CreateID && m.Group == o.Group &&
+		m.Depth == o.Depth && m.LastPos == o.LastPos && slices.Equal(m.Extremities, o.Extremities)
 }
 
 // storeMeta writes a room's metadata.
