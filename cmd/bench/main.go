@@ -152,8 +152,9 @@ func run(o options) error {
 				bin := o.hearth
 				if bin == "" {
 					bin = filepath.Join(tmp, "hearth")
-					logf("building hearth (go build ./cmd/node)")
-					if err := goBuild(ctx, bin, "./cmd/node", nil); err != nil {
+					// As make build does: a static binary, without libc.
+					logf("building hearth (CGO_ENABLED=0 go build ./cmd/node)")
+					if err := goBuild(ctx, bin, "./cmd/node", []string{"CGO_ENABLED=0"}); err != nil {
 						return err
 					}
 				}

@@ -35,20 +35,40 @@ type syncer struct {
 }
 
 func startSyncer(ctx context.Context, c *client) (*syncer, error) {
-	first, _, err := c.sync(ctx, "", `{"room":{"timeline":{"limit":1}}}`, 0)
+	var since string
+	_, err := c.sync(ctx, "", `{"room":{"timeline":{"limit":1}}}`, 0, func(body []byte) error {
+		var err error
+		since, err = parseSync(body, func([]byte) {})
+		return err
+	})
 	if err != nil {
 		return nil, fmt.Errorf("reader's first sync: %w", err)
 	}
 	ctx, stop := context.WithCancel(ctx)
 	sy := &syncer{c: c, arrived: map[string]time.Time{}, waiters: map[string]chan time.Time{}, stop: stop, done: make(chan struct{})}
-	go sy.loop(ctx, first.NextBatch)
+	go sy.loop(ctx, since)
 	return sy, nil
 }
 
 func (sy *syncer) loop(ctx context.Context, since string) {
 	defer close(sy.done)
+	var ids [][]byte // the bench_ids of one answer, reused
 	for ctx.Err() == nil {
-		resp, _, err := sy.c.sync(ctx, since, syncFilter, 30*time.Second)
+		_, err := sy.c.sync(ctx, since, syncFilter, 30*time.Second, func(body []byte) error {
+			now := time.Now()
+			ids = ids[:0]
+			next, err := parseSync(body, func(id []byte) { ids = append(ids, id) })
+			if err != nil {
+				return err
+			}
+			sy.mu.Lock()
+			for _, id := range ids {
+				sy.record(id, now)
+			}
+			sy.mu.Unlock()
+			since = next
+			return nil
+		})
 		if err != nil {
 			if ctx.Err() != nil {
 				return
@@ -58,28 +78,24 @@ func (sy *syncer) loop(ctx context.Context, since string) {
 			sy.lastErr = err
 			sy.mu.Unlock()
 			time.Sleep(50 * time.Millisecond)
-			continue
 		}
-		now := time.Now()
-		sy.mu.Lock()
-		for _, room := range resp.Rooms.Join {
-			for _, ev := range room.Timeline.Events {
-				id := ev.Content.BenchID
-				if id == "" {
-					continue
-				}
-				if _, seen := sy.arrived[id]; seen {
-					continue
-				}
-				sy.arrived[id] = now
-				if ch, ok := sy.waiters[id]; ok {
-					ch <- now
-					delete(sy.waiters, id)
-				}
-			}
-		}
-		sy.mu.Unlock()
-		since = resp.NextBatch
+	}
+}
+
+// record notes that the message id arrived at now, unless it arrived
+// before. sy.mu must be held.
+func (sy *syncer) record(id []byte, now time.Time) {
+	if len(id) == 0 {
+		return
+	}
+	if _, seen := sy.arrived[string(id)]; seen {
+		return
+	}
+	key := string(id)
+	sy.arrived[key] = now
+	if ch, ok := sy.waiters[key]; ok {
+		ch <- now
+		delete(sy.waiters, key)
 	}
 }
 
@@ -340,7 +356,10 @@ func initialSync(ctx context.Context, s *server, d time.Duration) ([]time.Durati
 	end := time.Now().Add(d)
 	for i := 0; i < 3 && (i == 0 || time.Now().Before(end)); i++ {
 		t0 := time.Now()
-		resp, n, err := s.big.sync(ctx, "", "", 0)
+		n, err := s.big.sync(ctx, "", "", 0, func(body []byte) error {
+			_, err := parseSync(body, func([]byte) {})
+			return err
+		})
 		if err != nil {
 			return out, size, err
 		}
@@ -348,7 +367,6 @@ func initialSync(ctx context.Context, s *server, d time.Duration) ([]time.Durati
 		if i == 0 {
 			size = n
 		}
-		_ = resp
 	}
 	return out, size, nil
 }
