@@ -98,7 +98,8 @@ FUZZTIME ?= 30s
 FUZZ_TARGETS := core/canonicaljson:FuzzCanonicalize core/event:FuzzParse core/event:FuzzRedact \
 	core/xmatrix:FuzzParseHeader core/xmatrix:FuzzVerify core/filter:FuzzParse \
 	core/syncer:FuzzParseToken core/synctoken:FuzzParsePosition core/signing:FuzzSignVerify core/b64:FuzzRoundTrip \
-	core/syncer:FuzzAppendString
+	core/syncer:FuzzAppendString core/pushrules:FuzzCheckValue core/pushrules:FuzzEventViewOf \
+	core/pushrules:FuzzEventView core/pushrules:FuzzGlob
 
 ## fuzz: run every fuzz target for $(FUZZTIME) (their seed corpora run in make test)
 fuzz:

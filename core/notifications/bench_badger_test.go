@@ -4,7 +4,6 @@ package notifications
 
 import (
 	"context"
-	"fmt"
 	"sync"
 	"testing"
 
@@ -20,27 +19,6 @@ func badgerEnv(b *testing.B) *env {
 	}
 	b.Cleanup(func() { store.Close() })
 	return newEnvOn(b, store, Config{})
-}
-
-// room33 makes a room of alice and 32 more local members, each with the
-// default push rules.
-func room33(e *env) (string, []string) {
-	members := make([]string, 0, 32)
-	for i := range 32 {
-		members = append(members, fmt.Sprintf("@u%d:%s", i, server))
-	}
-	return e.createRoom(members...), members
-}
-
-// send16 sends 16 messages at once, two from each of 8 members, as
-// cmd/bench's load does: the room DAG writes concurrent sends to one room
-// in shared commits.
-func send16(e *env, roomID string, members []string) {
-	var wg sync.WaitGroup
-	for i := range 16 {
-		wg.Go(func() { e.text(roomID, members[i%8], "hello everyone") })
-	}
-	wg.Wait()
 }
 
 // BenchmarkSend16Room33Badger sends 16 messages into a room of 33 local

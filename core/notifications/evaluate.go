@@ -33,7 +33,8 @@ type verdict struct {
 	// read and never notify.
 	own bool
 	// actions are those of the rule that matched, when the event
-	// notifies the user; highlight when they highlight.
+	// notifies the user; highlight when they highlight. They belong to
+	// the user's compiled rules: read only.
 	actions   []pushrules.Action
 	highlight bool
 }
@@ -69,7 +70,7 @@ func (s *Service) evaluate(ctx context.Context, userID string, ev *event.PDU) (v
 			return verdict{}, nil
 		}
 	}
-	rs, err := s.rulesFor(ctx, userID)
+	rules, err := s.rulesFor(ctx, userID)
 	if err != nil {
 		return verdict{}, fmt.Errorf("push rules of %s: %w", userID, err)
 	}
@@ -77,7 +78,7 @@ func (s *Service) evaluate(ctx context.Context, userID string, ev *event.PDU) (v
 	if err != nil {
 		return verdict{}, err
 	}
-	actions, _ := pushrules.Evaluate(*rs, view, ec.push)
+	actions, _ := rules.Evaluate(view, ec.push)
 	if !pushrules.Notifies(actions) {
 		return verdict{}, nil
 	}

@@ -111,19 +111,24 @@ func (c *memberCache) context(ctx context.Context, rooms Rooms, roomID string, s
 // update brings rm to state, loading only the state events that differ
 // from those it holds. The caller holds rm.mu.
 func (rm *roomMembers) update(ctx context.Context, rooms Rooms, state room.State) error {
-	need := room.State{}
+	var need room.State // made when something is needed: usually nothing is
 	members := 0
 	for k, id := range state {
 		switch {
 		case k.Type == "m.room.member":
 			members++
-			if rm.ids[k.StateKey] != id {
-				need[k] = id
+			if rm.ids[k.StateKey] == id {
+				continue
 			}
 		case k.Type == "m.room.create" && k.StateKey == "" && id != rm.createID,
 			k.Type == "m.room.power_levels" && k.StateKey == "" && id != rm.plID:
-			need[k] = id
+		default:
+			continue
 		}
+		if need == nil {
+			need = room.State{}
+		}
+		need[k] = id
 	}
 	if members != len(rm.ids) {
 		// A member is not in this state at all (an older state, or a
@@ -141,9 +146,12 @@ func (rm *roomMembers) update(ctx context.Context, rooms Rooms, state room.State
 	if len(need) == 0 && !levelsChanged {
 		return nil
 	}
-	evs, err := rooms.StateEvents(ctx, need)
-	if err != nil {
-		return err
+	var evs map[event.StateKey]*event.PDU
+	if len(need) > 0 {
+		var err error
+		if evs, err = rooms.StateEvents(ctx, need); err != nil {
+			return err
+		}
 	}
 	for k, ev := range evs {
 		switch k.Type {

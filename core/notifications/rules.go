@@ -81,39 +81,41 @@ func (s *Service) EditRules(ctx context.Context, userID string, edit func(*pushr
 	return err
 }
 
-// rulesFor returns the user's rules for evaluation, from the cache when
-// they have not changed since it was filled.
-func (s *Service) rulesFor(ctx context.Context, userID string) (*pushrules.Ruleset, error) {
-	if rs, ok := s.rules.get(userID); ok {
-		return rs, nil
+// rulesFor returns the user's rules compiled for evaluation, from the
+// cache when they have not changed since it was filled.
+func (s *Service) rulesFor(ctx context.Context, userID string) (*pushrules.Compiled, error) {
+	if c, ok := s.rules.get(userID); ok {
+		return c, nil
 	}
 	gen := s.rules.generation()
 	rs, err := s.Rules(ctx, userID)
 	if err != nil {
 		return nil, err
 	}
-	s.rules.put(userID, &rs, gen)
-	return &rs, nil
+	c := pushrules.Compile(rs)
+	s.rules.put(userID, c, gen)
+	return c, nil
 }
 
-// maxCachedRules bounds the rulesets kept decoded in memory.
+// maxCachedRules bounds the rulesets kept compiled in memory.
 const maxCachedRules = 4096
 
-// rulesCache keeps decoded rulesets, so that an event in a large room does
-// not decode every member's rules again. A write invalidates its user's
-// entry and bumps the generation, so that a load that raced with any write
-// does not put old rules back.
+// rulesCache keeps compiled rulesets, so that an event in a large room does
+// not decode and compile every member's rules again. A compiled ruleset is
+// never modified, so evaluations share it without copying. A write
+// invalidates its user's entry and bumps the generation, so that a load
+// that raced with any write does not put old rules back.
 type rulesCache struct {
 	mu      sync.Mutex
-	entries map[string]*pushrules.Ruleset
+	entries map[string]*pushrules.Compiled
 	gen     uint64
 }
 
 func newRulesCache() *rulesCache {
-	return &rulesCache{entries: make(map[string]*pushrules.Ruleset)}
+	return &rulesCache{entries: make(map[string]*pushrules.Compiled)}
 }
 
-func (c *rulesCache) get(userID string) (*pushrules.Ruleset, bool) {
+func (c *rulesCache) get(userID string) (*pushrules.Compiled, bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	rs, ok := c.entries[userID]
@@ -127,7 +129,7 @@ func (c *rulesCache) generation() uint64 {
 	return c.gen
 }
 
-func (c *rulesCache) put(userID string, rs *pushrules.Ruleset, gen uint64) {
+func (c *rulesCache) put(userID string, rs *pushrules.Compiled, gen uint64) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.gen != gen {

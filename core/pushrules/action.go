@@ -146,8 +146,15 @@ func Notifies(actions []Action) bool {
 // spec defines a highlight tweak without a value as true and no highlight
 // tweak as false.
 func Highlights(actions []Action) bool {
-	v, ok := Tweaks(actions)[TweakHighlight]
-	return ok && bytes.Equal(v, []byte("true"))
+	highlight := false
+	for _, a := range actions {
+		if a.raw == nil && a.Name == ActionSetTweak && a.Tweak == TweakHighlight {
+			// As in Tweaks: no value means true, and the last one wins.
+			v := bytes.TrimSpace(a.Value)
+			highlight = len(v) == 0 || string(v) == "true"
+		}
+	}
+	return highlight
 }
 
 // Tweaks collects the set_tweak actions into the "tweaks" dictionary sent to

@@ -17,11 +17,21 @@ import (
 // tokens, which is nearly all of them, keep the state set in one machine word
 // and step it with a few bit operations per character (the shift-and
 // method); longer ones fall back to a slice of flags.
+//
+// Most patterns are plain ASCII text (a localpart, a display name, an event
+// type), and most values are ASCII too: for those, matching compares bytes.
 type glob struct {
 	toks []token
 	wide bool // too many tokens for the one-word state set
 
 	stars uint64 // the one-word form's * tokens: bit i stands for token i
+
+	// lit is the pattern's fold keys as bytes when it is all ASCII
+	// literals, nil otherwise. Against an ASCII value, where no character
+	// folds to another outside ASCII (such as the Kelvin sign to k), such a
+	// pattern matches exactly where the bytes are equal ignoring ASCII
+	// case.
+	lit []byte
 }
 
 // token is one pattern character: a wildcard, or a literal stored as its
@@ -49,6 +59,15 @@ func compile(pattern string, wildcards bool) *glob {
 		}
 		g.toks = append(g.toks, t)
 	}
+	lit := make([]byte, 0, len(g.toks))
+	for _, t := range g.toks {
+		if t.kind != 'l' || t.key >= utf8.RuneSelf {
+			lit = nil
+			break
+		}
+		lit = append(lit, byte(t.key))
+	}
+	g.lit = lit
 	if len(g.toks) >= 64 {
 		g.wide = true
 		return g
@@ -103,6 +122,9 @@ func (g *glob) match(s string) bool {
 	if g.wide {
 		return g.wideMatch(s, false)
 	}
+	if g.lit != nil && isASCII(s) {
+		return len(s) == len(g.lit) && g.litAt(s, 0)
+	}
 	accept := uint64(1) << len(g.toks)
 	set := g.closure(1)
 	for _, r := range s {
@@ -123,6 +145,9 @@ func (g *glob) match(s string) bool {
 func (g *glob) matchWords(s string) bool {
 	if g.wide {
 		return g.wideMatch(s, true)
+	}
+	if g.lit != nil && isASCII(s) {
+		return g.litWords(s)
 	}
 	accept := uint64(1) << len(g.toks)
 	var set uint64
@@ -151,6 +176,54 @@ func (g *glob) matchWords(s string) bool {
 			}
 		}
 	}
+}
+
+// isASCII reports whether s is all ASCII.
+func isASCII(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] >= utf8.RuneSelf {
+			return false
+		}
+	}
+	return true
+}
+
+// litAt reports whether g.lit is at s[i:] ignoring ASCII case; s is ASCII
+// and at least that long.
+func (g *glob) litAt(s string, i int) bool {
+	for j, k := range g.lit {
+		if foldASCII(s[i+j]) != k {
+			return false
+		}
+	}
+	return true
+}
+
+// foldASCII is foldKey for an ASCII character.
+func foldASCII(c byte) byte {
+	if c >= 'a' && c <= 'z' {
+		return c - 'a' + 'A'
+	}
+	return c
+}
+
+// litWords is matchWords for a pattern with lit set and an ASCII value: a
+// substring equal to the pattern ignoring case whose both ends are at word
+// boundaries.
+func (g *glob) litWords(s string) bool {
+	boundary := func(i int) bool {
+		return i == 0 || i == len(s) || !wordChar(rune(s[i-1])) || !wordChar(rune(s[i]))
+	}
+	if len(g.lit) == 0 {
+		return true // at the start
+	}
+	first := g.lit[0]
+	for i := 0; i+len(g.lit) <= len(s); i++ {
+		if foldASCII(s[i]) == first && boundary(i) && boundary(i+len(g.lit)) && g.litAt(s, i) {
+			return true
+		}
+	}
+	return false
 }
 
 // wideMatch is match (words false) or matchWords (words true) for patterns

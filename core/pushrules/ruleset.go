@@ -6,7 +6,9 @@
 //
 // The package is pure data and logic: it stores nothing, and callers load a
 // Ruleset (or start from [Defaults]), change or evaluate it, and save it
-// themselves, typically as the m.push_rules account data. Every failure of
+// themselves, typically as the m.push_rules account data. A ruleset that
+// evaluates many events is best compiled once with [Compile]; an event that
+// is evaluated for many users is best read once with [NewEventViewOf]. Every failure of
 // the endpoint operations ([ParseKind], [CheckScope], the Decode functions
 // and the Ruleset edits) is an *[Error] carrying the HTTP status and Matrix
 // errcode to answer with:
