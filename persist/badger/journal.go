@@ -13,7 +13,6 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
-	"unsafe"
 
 	bdb "github.com/dgraph-io/badger/v4"
 )
@@ -35,22 +34,13 @@ import (
 // newer holds every group after the last checkpoint, and the other one
 // holds nothing that is needed any more.
 //
-// Where the filesystem supports it, segments are written with direct,
-// synchronous I/O (O_DIRECT and O_DSYNC): a write returns once it is
-// durable, without a copy into the page cache, the kernel's writeback of it
-// or a separate sync call. On the virtual disks we measured that costs about
-// a quarter less CPU per group, and less time. Direct I/O needs aligned
-// offsets and lengths, so records are then padded to the filesystem's
-// alignment.
+// A record is a header, then the group's writes:
 //
-// A record is a header, then the group's writes, then any padding:
-//
-//	length  uint32 (bytes after the header, padding included)
-//	crc     uint32 (Castagnoli, of length, ts, the writes and the padding)
+//	length  uint32 (bytes after the header)
+//	crc     uint32 (Castagnoli, of length, ts and the writes)
 //	ts      uint64 (the group's commit timestamp)
 //	writes  repeated: kind byte (1 set, 2 delete), uvarint key length, key,
 //	        and for a set uvarint value length, value
-//	padding zero bytes (a zero kind ends the writes)
 //
 // A marker is a record without writes. Recovery (replay) applies, in order,
 // the records after the newest marker, up to the first one that is torn,
@@ -60,21 +50,11 @@ import (
 // record applied again never shadows a newer write or brings back a key
 // deleted after it.
 type journal struct {
-	dir  string
-	segs [2]*os.File
-	// direct holds the segments opened for direct, synchronous writes;
-	// both nil where the filesystem does not support them.
-	direct [2]*os.File
-	// align is the multiple that records are padded to: the filesystem's
-	// direct I/O alignment, or 1 without direct I/O.
-	align   int64
-	scratch []byte // a memory-aligned copy of what a direct write writes
-	cur     int    // segment being written
-	off     int64  // where the next record goes in it
-	size    int64  // bytes per segment
-	// persist writes b at off in segment i and returns once it is
-	// durable: persistAt, unless a test fails it.
-	persist  func(i int, b []byte, off int64) error
+	dir      string
+	segs     [2]*os.File
+	cur      int   // segment being written
+	off      int64 // where the next record goes in it
+	size     int64 // bytes per segment
 	dataSync func(f *os.File) error
 
 	// sync makes everything committed to BadgerDB's current memtable
@@ -96,10 +76,9 @@ var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 func journalName(i int) string { return fmt.Sprintf("hearth-journal-%d", i) }
 
 // openJournal opens (creating and preallocating if needed) the segments in
-// dir, for direct writes if direct is set and the filesystem supports them.
-func openJournal(dir string, size int64, sync func() error, direct bool) (*journal, error) {
-	j := &journal{dir: dir, size: size, sync: sync, dataSync: dataSync, align: 1}
-	j.persist = j.persistAt
+// dir.
+func openJournal(dir string, size int64, sync func() error) (*journal, error) {
+	j := &journal{dir: dir, size: size, sync: sync, dataSync: dataSync}
 	created := false
 	for i := range j.segs {
 		f, err := os.OpenFile(filepath.Join(dir, journalName(i)), os.O_RDWR|os.O_CREATE, 0o600)
@@ -131,40 +110,7 @@ func openJournal(dir string, size int64, sync func() error, direct bool) (*journ
 			return nil, fmt.Errorf("journal: %w", err)
 		}
 	}
-	if direct {
-		j.openDirect()
-	}
 	return j, nil
-}
-
-// openDirect opens both segments for direct writes, or neither, and sets
-// the records' alignment. Where the filesystem cannot, or the segment size
-// is not a multiple of its alignment, segments are written through the
-// page cache and synced.
-func (j *journal) openDirect() {
-	for i, f := range j.segs {
-		d, align := openDirect(f.Name())
-		if d == nil || j.size%align != 0 || (i > 0 && align != j.align) {
-			if d != nil {
-				d.Close()
-			}
-			j.closeDirect()
-			return
-		}
-		j.direct[i], j.align = d, align
-	}
-}
-
-func (j *journal) closeDirect() error {
-	var errs []error
-	for i, f := range j.direct {
-		if f != nil {
-			errs = append(errs, f.Close())
-			j.direct[i] = nil
-		}
-	}
-	j.align = 1
-	return errors.Join(errs...)
 }
 
 func syncDir(dir string) error {
@@ -177,7 +123,7 @@ func syncDir(dir string) error {
 }
 
 func (j *journal) close() error {
-	errs := []error{j.closeDirect()}
+	var errs []error
 	for i, f := range j.segs {
 		if f != nil {
 			errs = append(errs, f.Close())
@@ -212,12 +158,7 @@ func (r *record) add(key []byte, e entry) {
 	r.buf = append(r.buf, e.value...)
 }
 
-// seal pads the record with zeros to a multiple of align bytes, fills in
-// its header and returns its bytes.
-func (r *record) seal(align int64) []byte {
-	if pad := int64(len(r.buf)) % align; pad != 0 {
-		r.buf = append(r.buf, make([]byte, align-pad)...)
-	}
+func (r *record) seal() []byte {
 	binary.LittleEndian.PutUint32(r.buf[0:], uint32(len(r.buf)-journalHeader))
 	crc := crc32.Update(crc32.Checksum(r.buf[0:4], castagnoli), castagnoli, r.buf[8:])
 	binary.LittleEndian.PutUint32(r.buf[4:], crc)
@@ -235,19 +176,17 @@ func (j *journal) write(ts uint64, rec []byte) error {
 	if err := j.checkpoint(); err != nil {
 		return err
 	}
-	covered := ts - 1
-	if int64(len(rec)) > j.size-max(journalHeader, j.align) {
-		// The record does not fit after a marker: the checkpoint covers
-		// this group too.
-		covered, rec = ts, nil
+	marker := newRecord(ts-1, 0)
+	if int64(len(rec)) > j.size-journalHeader {
+		// The checkpoint covers this group too.
+		marker = newRecord(ts, 0)
+		rec = nil
 	}
-	marker := newRecord(covered, int64(len(rec))+j.align)
-	b := append(marker.seal(j.align), rec...)
 	j.cur, j.off = 1-j.cur, 0
-	if err := j.append(b); err != nil {
+	if err := j.append(append(marker.seal(), rec...)); err != nil {
 		return err
 	}
-	j.durable = covered
+	j.durable = binary.LittleEndian.Uint64(marker.buf[8:])
 	return nil
 }
 
@@ -259,7 +198,7 @@ func (j *journal) start(ts uint64) error {
 	}
 	j.cur, j.off = 1-j.cur, 0
 	marker := newRecord(ts, 0)
-	if err := j.append(marker.seal(j.align)); err != nil {
+	if err := j.append(marker.seal()); err != nil {
 		return err
 	}
 	j.durable = ts
@@ -267,48 +206,15 @@ func (j *journal) start(ts uint64) error {
 }
 
 func (j *journal) append(b []byte) error {
-	if err := j.persist(j.cur, b, j.off); err != nil {
-		return err
-	}
-	j.off += int64(len(b))
-	return nil
-}
-
-// persistAt writes b at off in segment i and returns once it is durable.
-func (j *journal) persistAt(i int, b []byte, off int64) error {
-	if d := j.direct[i]; d != nil {
-		if _, err := d.WriteAt(j.aligned(b), off); err != nil {
-			return fmt.Errorf("journal: write: %w", err)
-		}
-		return nil
-	}
-	f := j.segs[i]
-	if _, err := f.WriteAt(b, off); err != nil {
+	f := j.segs[j.cur]
+	if _, err := f.WriteAt(b, j.off); err != nil {
 		return fmt.Errorf("journal: write: %w", err)
 	}
 	if err := j.dataSync(f); err != nil {
 		return fmt.Errorf("journal: sync: %w", err)
 	}
+	j.off += int64(len(b))
 	return nil
-}
-
-// memAlign is the memory alignment of what direct writes write: a page,
-// which covers what filesystems ask for (openDirect checks).
-const memAlign = 4096
-
-// aligned returns b, or a copy of it in j.scratch, starting at a multiple
-// of memAlign in memory.
-func (j *journal) aligned(b []byte) []byte {
-	if len(b) == 0 || uintptr(unsafe.Pointer(&b[0]))%memAlign == 0 {
-		return b
-	}
-	if cap(j.scratch) < len(b) {
-		buf := make([]byte, len(b)+memAlign)
-		skip := (memAlign - int(uintptr(unsafe.Pointer(&buf[0]))%memAlign)) % memAlign
-		j.scratch = buf[skip:skip]
-	}
-	j.scratch = append(j.scratch[:0], b...)
-	return j.scratch
 }
 
 // checkpoint makes everything committed to BadgerDB durable there: Sync
@@ -349,7 +255,7 @@ func (j *journal) replay(db *bdb.DB) (uint64, error) {
 	for i, f := range j.segs {
 		rd, limit := j.segment(f)
 		err := readRecords(rd, limit, func(r journalRecord) error {
-			if r.marker() {
+			if len(r.writes) == 0 {
 				markers[i], ok[i] = r.ts, true
 			}
 			return errStop
@@ -396,12 +302,8 @@ func (j *journal) segment(f *os.File) (io.Reader, int64) {
 // journalRecord is one parsed record.
 type journalRecord struct {
 	ts     uint64
-	writes []byte // and any padding
+	writes []byte
 }
-
-// marker reports whether r is a marker: a record without writes, perhaps
-// padded.
-func (r journalRecord) marker() bool { return len(r.writes) == 0 || r.writes[0] == 0 }
 
 // readRecords calls fn with each record at the start of r, up to the first
 // one that is torn, zero, longer than limit or not newer than the one
@@ -447,7 +349,7 @@ func applyRecord(db *bdb.DB, ts uint64, writes []byte) error {
 		writes = writes[k+int(n):]
 		return b, true
 	}
-	for len(writes) > 0 && writes[0] != 0 { // a zero kind starts the padding
+	for len(writes) > 0 {
 		kind := writes[0]
 		writes = writes[1:]
 		key, ok := next()

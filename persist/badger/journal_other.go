@@ -10,6 +10,3 @@ func dataSync(f *os.File) error { return f.Sync() }
 // preallocate sets f's size; without fallocate the filesystem may give it
 // blocks only when they are first written.
 func preallocate(f *os.File, size int64) error { return f.Truncate(size) }
-
-// openDirect reports that direct writes are not used on this system.
-func openDirect(string) (*os.File, int64) { return nil, 1 }

@@ -11,7 +11,6 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-	"unsafe"
 
 	bdb "github.com/dgraph-io/badger/v4"
 
@@ -22,19 +21,6 @@ import (
 // can fill them quickly.
 func withJournalSegment(n int64) Option {
 	return func(c *config) { c.journalSegment = n }
-}
-
-// withBufferedJournal writes the journal through the page cache, as on
-// filesystems without direct I/O.
-func withBufferedJournal() Option {
-	return func(c *config) { c.bufferedJournal = true }
-}
-
-// journalModes runs test with the journal written both ways: direct where
-// the test's filesystem supports it, and buffered.
-func journalModes(t *testing.T, test func(t *testing.T, opts ...Option)) {
-	t.Run("direct", func(t *testing.T) { test(t) })
-	t.Run("buffered", func(t *testing.T) { test(t, withBufferedJournal()) })
 }
 
 // copyDir copies the regular files of src into a new directory, as a
@@ -171,17 +157,11 @@ func checkContents(t *testing.T, s *Store, want map[string]string) {
 }
 
 func TestJournalRestoresWhatBadgerLost(t *testing.T) {
-	journalModes(t, testJournalRestoresWhatBadgerLost)
-}
-
-func testJournalRestoresWhatBadgerLost(t *testing.T, opts ...Option) {
-	opts = append(opts, WithLogger(nil))
 	dir := t.TempDir()
-	s, err := Open(dir, opts...)
+	s, err := Open(dir, WithLogger(nil))
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Logf("journal alignment %d, direct %v", s.journal.align, s.journal.direct[0] != nil)
 	want := writeWorkload(t, s, 200, "v")
 	crashed := copyDir(t, dir)
 	if err := s.Close(); err != nil {
@@ -189,7 +169,7 @@ func testJournalRestoresWhatBadgerLost(t *testing.T, opts ...Option) {
 	}
 	loseMemtables(t, crashed)
 
-	s, err = Open(crashed, opts...)
+	s, err = Open(crashed, WithLogger(nil))
 	if err != nil {
 		t.Fatalf("Open after the loss: %v", err)
 	}
@@ -201,7 +181,7 @@ func testJournalRestoresWhatBadgerLost(t *testing.T, opts ...Option) {
 	}
 	want["after"] = "x"
 	again := copyDir(t, crashed)
-	s2, err := Open(again, opts...)
+	s2, err := Open(again, WithLogger(nil))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -210,13 +190,8 @@ func testJournalRestoresWhatBadgerLost(t *testing.T, opts ...Option) {
 }
 
 func TestJournalCheckpoints(t *testing.T) {
-	journalModes(t, testJournalCheckpoints)
-}
-
-func testJournalCheckpoints(t *testing.T, opts ...Option) {
-	opts = append(opts, WithLogger(nil), withJournalSegment(4<<10))
 	dir := t.TempDir()
-	s, err := Open(dir, opts...)
+	s, err := Open(dir, WithLogger(nil), withJournalSegment(4<<10))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -241,7 +216,7 @@ func testJournalCheckpoints(t *testing.T, opts ...Option) {
 		t.Fatal(err)
 	}
 	for _, d := range []string{dir, crashed} {
-		s, err := Open(d, opts...)
+		s, err := Open(d, WithLogger(nil), withJournalSegment(4<<10))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -256,9 +231,9 @@ func TestReadRecordsStops(t *testing.T) {
 	rec := func(ts uint64, key string) []byte {
 		r := newRecord(ts, 0)
 		r.add([]byte(key), entry{value: []byte("v")})
-		return r.seal(1)
+		return r.seal()
 	}
-	marker := func(ts uint64) []byte { r := newRecord(ts, 0); return r.seal(1) }
+	marker := func(ts uint64) []byte { r := newRecord(ts, 0); return r.seal() }
 	cat := func(parts ...[]byte) []byte { return bytes.Join(parts, nil) }
 	torn := rec(12, "c")
 	torn[len(torn)-1] ^= 0xff
@@ -292,79 +267,9 @@ func TestReadRecordsStops(t *testing.T) {
 	}
 }
 
-// TestPaddedRecords reads records padded for direct I/O: each starts at a
-// multiple of the alignment, a padded marker is still a marker, and the
-// padding adds no writes.
-func TestPaddedRecords(t *testing.T) {
-	const align = 512
-	var data []byte
-	marker := newRecord(9, 0)
-	data = append(data, marker.seal(align)...)
-	r := newRecord(10, 0)
-	r.add([]byte("a"), entry{value: []byte("1")})
-	r.add([]byte("b"), entry{del: true})
-	data = append(data, r.seal(align)...)
-	if len(data) != 2*align {
-		t.Fatalf("two small padded records take %d bytes, want %d", len(data), 2*align)
-	}
-	var got []journalRecord
-	err := readRecords(bytes.NewReader(data), 1<<20, func(r journalRecord) error {
-		got = append(got, journalRecord{r.ts, bytes.Clone(r.writes)})
-		return nil
-	})
-	if err != nil || len(got) != 2 {
-		t.Fatalf("read %d records (%v), want 2", len(got), err)
-	}
-	if !got[0].marker() || got[1].marker() {
-		t.Errorf("marker() = %v, %v; want true, false", got[0].marker(), got[1].marker())
-	}
-
-	db, err := bdb.OpenManaged(bdb.DefaultOptions(t.TempDir()).WithLogger(nil))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	if err := applyRecord(db, got[1].ts, got[1].writes); err != nil {
-		t.Fatalf("applyRecord of a padded record: %v", err)
-	}
-	txn := db.NewTransactionAt(got[1].ts, false)
-	defer txn.Discard()
-	item, err := txn.Get([]byte("a"))
-	if err != nil {
-		t.Fatalf("the padded record's write is missing: %v", err)
-	}
-	if v, _ := item.ValueCopy(nil); string(v) != "1" {
-		t.Errorf("a = %q, want 1", v)
-	}
-}
-
-// TestJournalAligned checks the copy that direct writes get: in aligned
-// memory, with the same bytes, and no copy when b is aligned already.
-func TestJournalAligned(t *testing.T) {
-	j := &journal{}
-	buf := make([]byte, 3*memAlign)
-	for i := range buf {
-		buf[i] = byte(i * 7)
-	}
-	for _, start := range []int{0, 1, 100, memAlign - 1} {
-		b := buf[start : start+memAlign+300]
-		got := j.aligned(b)
-		if uintptr(unsafe.Pointer(&got[0]))%memAlign != 0 {
-			t.Errorf("start %d: copy not aligned", start)
-		}
-		if !bytes.Equal(got, b) {
-			t.Errorf("start %d: copy differs", start)
-		}
-	}
-	a := j.aligned(j.scratch[:memAlign])
-	if &a[0] != &j.scratch[0] {
-		t.Error("aligned bytes were copied")
-	}
-}
-
 func TestJournalWriteFailureStopsWrites(t *testing.T) {
 	s := openTest(t)
-	s.journal.persist = func(int, []byte, int64) error { return errors.New("disk on fire") }
+	s.journal.dataSync = func(*os.File) error { return errors.New("disk on fire") }
 	if err := set(s, t, "k", "v"); err == nil || !strings.Contains(err.Error(), "disk on fire") {
 		t.Fatalf("Update with a failing journal = %v", err)
 	}
@@ -387,7 +292,7 @@ func TestCleanCloseLeavesNothingToReplay(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	j, err := openJournal(dir, journalSegment, db.Sync, true)
+	j, err := openJournal(dir, journalSegment, db.Sync)
 	if err != nil {
 		t.Fatal(err)
 	}

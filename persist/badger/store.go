@@ -27,9 +27,6 @@ type config struct {
 	memTableSize   int64
 	reserve        int64
 	journalSegment int64
-	// bufferedJournal writes the journal through the page cache even
-	// where direct writes are possible (for tests of that path).
-	bufferedJournal bool
 }
 
 // WithLogger sends BadgerDB's warnings and errors to l; its informational
@@ -113,7 +110,7 @@ func Open(dir string, opts ...Option) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("persist/badger: open %s: %w", dir, err)
 	}
-	j, ts, err := recoverJournal(db, dir, cfg.journalSegment, !cfg.bufferedJournal)
+	j, ts, err := recoverJournal(db, dir, cfg.journalSegment)
 	if err != nil {
 		db.Close()
 		return nil, fmt.Errorf("persist/badger: open %s: %w", dir, err)
@@ -145,10 +142,9 @@ const journalSegment = 2 << 20
 
 // recoverJournal opens the journal in dir, applies what BadgerDB lost of
 // it, makes that durable and starts the journal over. It returns the
-// journal and the timestamp of the newest group. With direct set, it
-// writes the journal with direct I/O where the filesystem supports it.
-func recoverJournal(db *bdb.DB, dir string, segment int64, direct bool) (*journal, uint64, error) {
-	j, err := openJournal(dir, segment, db.Sync, direct)
+// journal and the timestamp of the newest group.
+func recoverJournal(db *bdb.DB, dir string, segment int64) (*journal, uint64, error) {
+	j, err := openJournal(dir, segment, db.Sync)
 	if err != nil {
 		return nil, 0, err
 	}

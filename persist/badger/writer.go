@@ -255,9 +255,8 @@ func (s *Store) commit(overlay *tree.Tree[entry], u usage) ([]byte, error) {
 	txn := s.db.NewTransactionAt(s.writeTs, true)
 	defer txn.Discard()
 	// Each write takes its key and value (u.raw counts them, with the key's
-	// prefix) and at most 21 bytes of kind and lengths; then the padding.
-	align := s.journal.align
-	rec := newRecord(ts, u.raw+21*u.count+align)
+	// prefix) and at most 21 bytes of kind and lengths.
+	rec := newRecord(ts, u.raw+21*u.count)
 	for it := overlay.Iter(nil, nil, false); it.Next(); {
 		var err error
 		if e := it.Value(); e.del {
@@ -274,7 +273,7 @@ func (s *Store) commit(overlay *tree.Tree[entry], u usage) ([]byte, error) {
 		return nil, s.writeError("commit", err)
 	}
 	s.writeTs = ts
-	return rec.seal(align), nil
+	return rec.seal(), nil
 }
 
 // syncAndPublish makes the group committed at ts, whose journal record is
