@@ -10,7 +10,7 @@ import (
 // "room/" so that other core packages can share the store.
 //
 //	room/ev/<event ID>                      -> eventRecord (binary, see encodeRecord)
-//	room/meta/<room ID>                     -> roomMeta (JSON)
+//	room/meta/<room ID>                     -> roomMeta (JSON), perhaps behind (see metaEvery)
 //	room/tl/<room ID> 0x00 <pos:8 BE>       -> event ID (the room's timeline, in stream order)
 //	room/streamtop                          -> pos:8 BE, above every stream position used
 //	room/stream/<pos:8 BE>                  -> room ID 0x00 event ID (written by older versions)
