@@ -42,26 +42,10 @@ func BenchmarkSend16Room33Badger(b *testing.B) {
 	b.ReportMetric(float64(ops.Writes.Load())/float64(msgs), "nwrites/msg")
 }
 
-// BenchmarkCountsAfter16Badger is the read side of the same load: Counts
-// for one member after 16 new messages, with that member's previous
-// counts cached, as for a user who syncs continuously. ns/op is per
-// Counts; the sends are not timed.
+// BenchmarkCountsAfter16Badger is the read side of the same load (see
+// benchCountsAfter16).
 func BenchmarkCountsAfter16Badger(b *testing.B) {
-	e := badgerEnv(b)
-	r, members := room33(e)
-	ctx := context.Background()
-	user := members[20]
-	e.counts(user, r)
-	b.ReportAllocs()
-	b.ResetTimer()
-	for i := 0; i < b.N; i++ {
-		b.StopTimer()
-		send16(e, r, members)
-		b.StartTimer()
-		if n, _, err := e.svc.Counts(ctx, user, r); err != nil || n == 0 {
-			b.Fatalf("counts %d %v", n, err)
-		}
-	}
+	benchCountsAfter16(b, badgerEnv(b))
 }
 
 // BenchmarkCounts500RoomsBadger is a user's first sync after a restart:
