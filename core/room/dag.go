@@ -127,7 +127,9 @@ func (e *roomEntry) setStoredPos(pos uint64) {
 	e.mu.Unlock()
 }
 
-// roomMeta is a room's stored summary.
+// roomMeta is a room's stored summary. A new field needs a place in
+// roomMeta.equal (TestRoomMetaEqualCoversEveryField checks) and, if a send
+// changes it, in roomMeta.advance.
 type roomMeta struct {
 	Version     string   `json:"v"`
 	CreateID    string   `json:"c"`

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"reflect"
+	"slices"
 	"sync"
 	"testing"
 
@@ -107,4 +108,35 @@ func TestMetaLeftUnstored(t *testing.T) {
 		t.Errorf("after %d more positions the stored metadata is still at %d", metaEvery+1, got)
 	}
 	checkReopen("many messages")
+}
+
+// TestRoomMetaEqualCoversEveryField changes each field of a roomMeta in
+// turn: equal must see every change, or a commit could skip storing
+// metadata that differs from the advance start-up works out.
+func TestRoomMetaEqualCoversEveryField(t *testing.T) {
+	base := roomMeta{Version: "11", CreateID: "$c", Extremities: []string{"$a"}, Group: 1, Depth: 2, LastPos: 3}
+	typ := reflect.TypeOf(base)
+	for i := range typ.NumField() {
+		changed := base
+		changed.Extremities = slices.Clone(base.Extremities)
+		f := reflect.ValueOf(&changed).Elem().Field(i)
+		switch f.Kind() {
+		case reflect.String:
+			f.SetString(f.String() + "x")
+		case reflect.Uint64:
+			f.SetUint(f.Uint() + 1)
+		case reflect.Int64:
+			f.SetInt(f.Int() + 1)
+		case reflect.Slice:
+			f.Set(reflect.Append(f, reflect.ValueOf("$b")))
+		default:
+			t.Fatalf("field %s has a kind (%s) this test cannot change", typ.Field(i).Name, f.Kind())
+		}
+		if base.equal(changed) {
+			t.Errorf("equal misses a change of %s", typ.Field(i).Name)
+		}
+	}
+	if !base.equal(roomMeta{Version: "11", CreateID: "$c", Extremities: []string{"$a"}, Group: 1, Depth: 2, LastPos: 3}) {
+		t.Error("equal metadata compare unequal")
+	}
 }
