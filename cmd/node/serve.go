@@ -17,6 +17,7 @@ import (
 
 	"hearth/core/homeserver"
 	"hearth/core/media/imagecodec"
+	"hearth/core/room"
 	"hearth/persist/badger"
 	"hearth/transport"
 	"hearth/transport/https"
@@ -80,7 +81,8 @@ func serve(ctx context.Context, c *config, e env, log *slog.Logger) error {
 		InsecureSkipVerify: c.FederationTLSSkipVerify,
 	})}
 
-	store, err := badger.Open(filepath.Join(c.Data, dbDir), badger.WithLogger(log))
+	store, err := badger.Open(filepath.Join(c.Data, dbDir), badger.WithLogger(log),
+		badger.WithValueLog(room.EventKeyPrefix))
 	if err != nil {
 		return fmt.Errorf("opening database: %w", err)
 	}

@@ -36,6 +36,13 @@ const (
 	prefixULog   = "room/ulog/"
 )
 
+// EventKeyPrefix starts the keys of the records of a room's events. A
+// record is written when its event is stored and rewritten only when an
+// outlier joins its room's DAG; records are never deleted. So a store may
+// keep these values in a log that never reclaims space, as
+// persist/badger.WithValueLog does.
+const EventKeyPrefix = prefixEvent
+
 func eventKey(id string) []byte { return []byte(prefixEvent + id) }
 func metaKey(roomID string) []byte {
 	return []byte(prefixMeta + roomID)

@@ -3,6 +3,7 @@
 package badger_test
 
 import (
+	"fmt"
 	"log/slog"
 	"testing"
 
@@ -37,4 +38,16 @@ func TestSmallMemTable(t *testing.T) {
 	small := badger.WithMemTableSize(4 << 20)
 	kvtest.Run(t, func(t *testing.T) persist.Store { return open(t, t.TempDir(), small) })
 	kvtest.RunDurable(t, func(t *testing.T, dir string) persist.Store { return open(t, dir, small) })
+}
+
+// TestValueLog runs the suite with some of its keys in the value log's
+// database: reads, writes and iterations then span both databases.
+func TestValueLog(t *testing.T) {
+	for _, mem := range []int64{64 << 20, 4 << 20} {
+		opts := []badger.Option{badger.WithValueLog("b", "k", "large/", "p/"), badger.WithMemTableSize(mem)}
+		t.Run(fmt.Sprintf("memtable %d MiB", mem>>20), func(t *testing.T) {
+			kvtest.Run(t, func(t *testing.T) persist.Store { return open(t, t.TempDir(), opts...) })
+			kvtest.RunDurable(t, func(t *testing.T, dir string) persist.Store { return open(t, dir, opts...) })
+		})
+	}
 }

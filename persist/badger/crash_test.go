@@ -25,6 +25,10 @@ const crashDirEnv = "HEARTH_PERSIST_CRASH_DIR"
 
 const crashWriters = 8
 
+// crashValueLog keeps the rounds' write-once values in the value log, as
+// the node keeps events, so that each round commits to both databases.
+var crashValueLog = badger.WithValueLog("w/")
+
 // TestKillKeepsAckedWrites kills a process in the middle of concurrent
 // durable writes and checks that every write it had acknowledged survives,
 // atomically, and that the store keeps working after recovery.
@@ -70,7 +74,7 @@ func TestKillKeepsAckedWrites(t *testing.T) {
 	}
 	t.Logf("killed the child after acknowledgments up to rounds %v", acked)
 
-	s := open(t, dir)
+	s := open(t, dir, crashValueLog)
 	defer func() {
 		if err := s.Close(); err != nil {
 			t.Error(err)
@@ -127,7 +131,7 @@ func TestKillKeepsAckedWrites(t *testing.T) {
 // crashChild writes rounds from several goroutines until killed, printing
 // "writer round" once a round's Update has returned.
 func crashChild(dir string) {
-	s, err := badger.Open(dir, badger.WithLogger(nil))
+	s, err := badger.Open(dir, badger.WithLogger(nil), crashValueLog)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(2)

@@ -12,11 +12,12 @@ import (
 	"hearth/persist/internal/tree"
 )
 
-// iterator merges a BadgerDB iterator over a snapshot with the overlay of
-// pending writes of a read-write transaction (nil for read-only ones). For
-// a key in both, the overlay wins; deletions in the overlay hide the key.
+// iterator merges the BadgerDB iterators over a snapshot (one per database
+// that may hold keys in range) with the overlay of pending writes of a
+// read-write transaction (nil for read-only ones). For a key in both, the
+// overlay wins; deletions in the overlay hide the key.
 type iterator struct {
-	base    *bdb.Iterator
+	base    baseIterator
 	ov      *tree.Iter[entry] // nil without an overlay
 	ovOK    bool              // ov is positioned on a key
 	lower   []byte            // inclusive, with dataPrefix
@@ -29,7 +30,7 @@ type iterator struct {
 	closed     bool
 }
 
-func newIterator(txn *bdb.Txn, overlay *tree.Tree[entry], opts persist.IterOptions) *iterator {
+func newIterator(snap *snapshot, overlay *tree.Tree[entry], opts persist.IterOptions) *iterator {
 	it := &iterator{reverse: opts.Reverse, values: !opts.KeysOnly}
 	// Translate the bounds to internal keys; both are always set, since
 	// every key the store writes lies in [dataPrefix, dataPrefix+1).
@@ -60,22 +61,88 @@ func newIterator(txn *bdb.Txn, overlay *tree.Tree[entry], opts persist.IterOptio
 			bopts.Prefix = common
 		}
 	}
-	it.base = txn.NewIterator(bopts)
-	if opts.Reverse {
-		it.base.Seek(it.upper)
-		// Seeking backwards lands on the largest key <= upper; upper
-		// itself is excluded.
-		if it.base.Valid() && bytes.Equal(it.base.Item().Key(), it.upper) {
-			it.base.Next()
-		}
-	} else {
-		it.base.Seek(it.lower)
+	inMain, inValues := snap.p.spans(it.lower, it.upper)
+	var main, values *bdb.Iterator
+	if inMain {
+		main = it.seek(snap.mainTxn().NewIterator(bopts))
+	}
+	if inValues {
+		values = it.seek(snap.valuesTxn().NewIterator(bopts))
+	}
+	switch {
+	case main == nil:
+		it.base = values
+	case values == nil:
+		it.base = main
+	default:
+		it.base = &mergedIterator{a: main, b: values, reverse: opts.Reverse}
 	}
 	if overlay != nil {
 		it.ov = overlay.Iter(it.lower, it.upper, opts.Reverse)
 		it.ovOK = it.ov.Next()
 	}
 	return it
+}
+
+// seek positions bi on the first key in range, in iteration order.
+func (it *iterator) seek(bi *bdb.Iterator) *bdb.Iterator {
+	if it.reverse {
+		bi.Seek(it.upper)
+		// Seeking backwards lands on the largest key <= upper; upper
+		// itself is excluded.
+		if bi.Valid() && bytes.Equal(bi.Item().Key(), it.upper) {
+			bi.Next()
+		}
+	} else {
+		bi.Seek(it.lower)
+	}
+	return bi
+}
+
+// baseIterator is the part of a BadgerDB iterator that iterator uses, so
+// that it can read two databases' iterators merged as one.
+type baseIterator interface {
+	Valid() bool
+	Item() *bdb.Item
+	Next()
+	Close()
+}
+
+// mergedIterator walks two positioned BadgerDB iterators, over databases
+// that never hold the same key, in key order (or reverse key order).
+type mergedIterator struct {
+	a, b    *bdb.Iterator
+	reverse bool
+}
+
+// cur returns the iterator whose key comes first, or nil if both are done.
+func (m *mergedIterator) cur() *bdb.Iterator {
+	switch {
+	case !m.a.Valid():
+		if m.b.Valid() {
+			return m.b
+		}
+		return nil
+	case !m.b.Valid():
+		return m.a
+	}
+	c := bytes.Compare(m.a.Item().Key(), m.b.Item().Key())
+	if m.reverse {
+		c = -c
+	}
+	if c <= 0 {
+		return m.a
+	}
+	return m.b
+}
+
+func (m *mergedIterator) Valid() bool     { return m.cur() != nil }
+func (m *mergedIterator) Item() *bdb.Item { return m.cur().Item() }
+func (m *mergedIterator) Next()           { m.cur().Next() }
+
+func (m *mergedIterator) Close() {
+	m.a.Close()
+	m.b.Close()
 }
 
 // commonPrefix returns the longest prefix that a and b share.

@@ -50,7 +50,8 @@ import (
 // record applied again never shadows a newer write or brings back a key
 // deleted after it.
 type journal struct {
-	dir      string
+	dir      string   // where the segments are
+	logDirs  []string // where BadgerDB's memtable logs are
 	segs     [2]*os.File
 	cur      int   // segment being written
 	off      int64 // where the next record goes in it
@@ -77,8 +78,8 @@ func journalName(i int) string { return fmt.Sprintf("hearth-journal-%d", i) }
 
 // openJournal opens (creating and preallocating if needed) the segments in
 // dir.
-func openJournal(dir string, size int64, sync func() error) (*journal, error) {
-	j := &journal{dir: dir, size: size, sync: sync, dataSync: dataSync}
+func openJournal(dir string, logDirs []string, size int64, sync func() error) (*journal, error) {
+	j := &journal{dir: dir, logDirs: logDirs, size: size, sync: sync, dataSync: dataSync}
 	created := false
 	for i := range j.segs {
 		f, err := os.OpenFile(filepath.Join(dir, journalName(i)), os.O_RDWR|os.O_CREATE, 0o600)
@@ -225,9 +226,13 @@ func (j *journal) checkpoint() error {
 	if err := j.sync(); err != nil {
 		return fmt.Errorf("journal: checkpoint: %w", err)
 	}
-	logs, err := filepath.Glob(filepath.Join(j.dir, "*.mem"))
-	if err != nil {
-		return fmt.Errorf("journal: checkpoint: %w", err)
+	var logs []string
+	for _, dir := range j.logDirs {
+		l, err := filepath.Glob(filepath.Join(dir, "*.mem"))
+		if err != nil {
+			return fmt.Errorf("journal: checkpoint: %w", err)
+		}
+		logs = append(logs, l...)
 	}
 	for _, name := range logs {
 		f, err := os.Open(name)
@@ -249,7 +254,7 @@ func (j *journal) checkpoint() error {
 // replay applies to db the records after the newest marker, in order. It
 // leaves the segment with that marker current and returns the newest
 // timestamp it applied, or 0 if none.
-func (j *journal) replay(db *bdb.DB) (uint64, error) {
+func (j *journal) replay(db *parts) (uint64, error) {
 	var markers [2]uint64
 	var ok [2]bool
 	for i, f := range j.segs {
@@ -336,10 +341,22 @@ func readRecords(r io.Reader, limit int64, fn func(journalRecord) error) error {
 	}
 }
 
-// applyRecord commits one record's writes to db at ts.
-func applyRecord(db *bdb.DB, ts uint64, writes []byte) error {
-	txn := db.NewTransactionAt(ts-1, true)
-	defer txn.Discard()
+// applyRecord commits one record's writes to the databases that hold
+// their keys, at ts.
+func applyRecord(db *parts, ts uint64, writes []byte) error {
+	txns := make(map[*bdb.DB]*bdb.Txn, 2)
+	defer func() {
+		for _, txn := range txns {
+			txn.Discard()
+		}
+	}()
+	txnFor := func(key []byte) *bdb.Txn {
+		d := db.of(key)
+		if txns[d] == nil {
+			txns[d] = d.NewTransactionAt(ts-1, true)
+		}
+		return txns[d]
+	}
 	next := func() ([]byte, bool) {
 		n, k := binary.Uvarint(writes)
 		if k <= 0 || n > uint64(len(writes)-k) {
@@ -363,9 +380,9 @@ func applyRecord(db *bdb.DB, ts uint64, writes []byte) error {
 			if !ok {
 				return errors.New("malformed value")
 			}
-			err = txn.SetEntry(bdb.NewEntry(key, value))
+			err = txnFor(key).SetEntry(bdb.NewEntry(key, value))
 		case recordDelete:
-			err = txn.Delete(key)
+			err = txnFor(key).Delete(key)
 		default:
 			return fmt.Errorf("unknown write kind %d", kind)
 		}
@@ -373,5 +390,10 @@ func applyRecord(db *bdb.DB, ts uint64, writes []byte) error {
 			return err
 		}
 	}
-	return txn.CommitAt(ts, nil)
+	for _, txn := range txns {
+		if err := txn.CommitAt(ts, nil); err != nil {
+			return err
+		}
+	}
+	return nil
 }

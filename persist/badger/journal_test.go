@@ -29,16 +29,29 @@ func withJournalSegment(n int64) Option {
 func copyDir(t *testing.T, src string) string {
 	t.Helper()
 	dst := t.TempDir()
+	copyTree(t, src, dst)
+	return dst
+}
+
+// copyTree copies the regular files and directories in src into dst.
+func copyTree(t *testing.T, src, dst string) {
+	t.Helper()
 	entries, err := os.ReadDir(src)
 	if err != nil {
 		t.Fatal(err)
 	}
 	for _, e := range entries {
-		if e.Type().IsRegular() {
-			copySparse(t, filepath.Join(src, e.Name()), filepath.Join(dst, e.Name()))
+		from, to := filepath.Join(src, e.Name()), filepath.Join(dst, e.Name())
+		switch {
+		case e.Type().IsRegular():
+			copySparse(t, from, to)
+		case e.IsDir():
+			if err := os.Mkdir(to, 0o700); err != nil {
+				t.Fatal(err)
+			}
+			copyTree(t, from, to)
 		}
 	}
-	return dst
 }
 
 // Whence values of lseek that find the data of a sparse file.
@@ -89,6 +102,8 @@ func copySparse(t *testing.T, src, dst string) {
 func loseMemtables(t *testing.T, dir string) {
 	t.Helper()
 	logs, _ := filepath.Glob(filepath.Join(dir, "*.mem"))
+	values, _ := filepath.Glob(filepath.Join(dir, valuesDir, "*.mem"))
+	logs = append(logs, values...)
 	if len(logs) == 0 {
 		t.Fatal("no memtable logs to lose")
 	}
@@ -292,11 +307,12 @@ func TestCleanCloseLeavesNothingToReplay(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	j, err := openJournal(dir, journalSegment, db.Sync)
+	p := &parts{main: db}
+	j, err := openJournal(dir, p.dirs(), journalSegment, p.sync)
 	if err != nil {
 		t.Fatal(err)
 	}
-	last, err := j.replay(db)
+	last, err := j.replay(p)
 	j.close()
 	db.Close()
 	if err != nil || last != 0 {

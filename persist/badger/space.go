@@ -75,11 +75,13 @@ func (s *Store) checkSpace(raw int64) error {
 	if free >= need+2*s.memTableSize {
 		return nil
 	}
-	need += memTableBytes(s.dir)
+	for _, dir := range s.dirs {
+		need += memTableBytes(dir)
+	}
 	if free >= need {
 		return nil
 	}
-	return fmt.Errorf("persist/badger: commit: %w: %d bytes free on the filesystem of %s, %d needed", ErrNoSpace, free, s.dir, need)
+	return fmt.Errorf("persist/badger: commit: %w: %d bytes free on the filesystem of %s, %d needed", ErrNoSpace, free, s.dirs[0], need)
 }
 
 // memTableBytes returns the disk space taken by the memtables' logs in

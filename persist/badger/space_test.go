@@ -52,7 +52,7 @@ func TestNoSpaceCountsMemTables(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	mem := memTableBytes(s.dir)
+	mem := memTableBytes(s.dirs[0])
 	if mem < 50*4096 {
 		t.Fatalf("memTableBytes = %d after writing 200 KB", mem)
 	}

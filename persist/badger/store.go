@@ -27,6 +27,7 @@ type config struct {
 	memTableSize   int64
 	reserve        int64
 	journalSegment int64
+	valueLog       []string
 }
 
 // WithLogger sends BadgerDB's warnings and errors to l; its informational
@@ -44,10 +45,24 @@ func WithMemTableSize(n int64) Option {
 	return func(c *config) { c.memTableSize = n }
 }
 
+// WithValueLog keeps the values of the keys under the given prefixes in a
+// value log, a second BadgerDB database (in the store's directory's
+// "values" subdirectory) whose LSM tree holds only their keys and where
+// the values lie. Writing a value then costs one append instead of a
+// memtable entry that every flush and compaction copies again, which makes
+// large values much cheaper to keep. The space of a value under these
+// prefixes is never reclaimed once it is overwritten or deleted (see
+// parts), so use them only for values written once and kept, such as a
+// room's events. A store opened with prefixes moves the keys under them
+// that it already holds.
+func WithValueLog(prefixes ...string) Option {
+	return func(c *config) { c.valueLog = append(c.valueLog, prefixes...) }
+}
+
 // Store is a persist.Store kept in a BadgerDB directory. Create one with
 // Open.
 type Store struct {
-	db   *bdb.DB
+	db   *parts
 	lim  limits
 	reqs chan *request
 	quit chan struct{} // closed to stop the writer
@@ -57,9 +72,10 @@ type Store struct {
 	journal *journal
 	sync    func(ts uint64, rec []byte) error
 
-	// dir is the BadgerDB directory; freeSpace returns the bytes free on
-	// its filesystem (statfsFree, replaced in tests). See checkSpace.
-	dir          string
+	// dirs are the BadgerDB directories, on one filesystem; freeSpace
+	// returns the bytes free on it (statfsFree, replaced in tests). See
+	// checkSpace.
+	dirs         []string
 	freeSpace    func() (int64, error)
 	reserve      int64
 	memTableSize int64
@@ -106,16 +122,25 @@ func Open(dir string, opts ...Option) (*Store, error) {
 	if maxBatch := 15 * bopts.MemTableSize / 100; bopts.ValueThreshold >= maxBatch {
 		bopts = bopts.WithValueThreshold(maxBatch / 4)
 	}
-	db, err := bdb.OpenManaged(bopts)
+	main, err := bdb.OpenManaged(bopts)
 	if err != nil {
+		return nil, fmt.Errorf("persist/badger: open %s: %w", dir, err)
+	}
+	var prefixes [][]byte
+	for _, p := range cfg.valueLog {
+		prefixes = append(prefixes, append([]byte{dataPrefix}, p...))
+	}
+	db, err := openParts(main, dir, bopts, prefixes)
+	if err != nil {
+		main.Close()
 		return nil, fmt.Errorf("persist/badger: open %s: %w", dir, err)
 	}
 	j, ts, err := recoverJournal(db, dir, cfg.journalSegment)
 	if err != nil {
-		db.Close()
+		db.close()
 		return nil, fmt.Errorf("persist/badger: open %s: %w", dir, err)
 	}
-	db.SetDiscardTs(ts)
+	db.setDiscardTs(ts)
 	s := &Store{
 		db:      db,
 		lim:     newLimits(bopts),
@@ -128,7 +153,7 @@ func Open(dir string, opts ...Option) (*Store, error) {
 		journal: j,
 	}
 	s.sync = j.write
-	s.dir, s.reserve, s.memTableSize = dir, cfg.reserve, bopts.MemTableSize
+	s.dirs, s.reserve, s.memTableSize = db.dirs(), cfg.reserve, bopts.MemTableSize
 	s.freeSpace = func() (int64, error) { return statfsFree(dir) }
 	s.spaceRecheck = spaceRecheck
 	s.idle.L = &s.mu
@@ -143,14 +168,14 @@ const journalSegment = 2 << 20
 // recoverJournal opens the journal in dir, applies what BadgerDB lost of
 // it, makes that durable and starts the journal over. It returns the
 // journal and the timestamp of the newest group.
-func recoverJournal(db *bdb.DB, dir string, segment int64) (*journal, uint64, error) {
-	j, err := openJournal(dir, segment, db.Sync)
+func recoverJournal(db *parts, dir string, segment int64) (*journal, uint64, error) {
+	j, err := openJournal(dir, db.dirs(), segment, db.sync)
 	if err != nil {
 		return nil, 0, err
 	}
 	last, err := j.replay(db)
 	if err == nil {
-		last = max(last, db.MaxVersion())
+		last = max(last, db.maxVersion())
 		err = j.start(last)
 	}
 	if err != nil {
@@ -171,7 +196,7 @@ func (s *Store) View(ctx context.Context, fn func(tx persist.Tx) error) error {
 		return fmt.Errorf("persist/badger: view: %w", err)
 	}
 	defer s.releaseReader(ts)
-	tx := &readTx{s: s, txn: s.db.NewTransactionAt(ts, false)}
+	tx := &readTx{s: s, snap: snapshot{p: s.db, ts: ts}}
 	defer tx.finish()
 	return fn(tx)
 }
@@ -212,7 +237,7 @@ func (s *Store) publish(ts uint64) {
 		discard = min(discard, r)
 	}
 	s.mu.Unlock()
-	s.db.SetDiscardTs(discard)
+	s.db.setDiscardTs(discard)
 }
 
 // Update runs fn in a read-write transaction and returns once its writes
@@ -290,7 +315,7 @@ func (s *Store) shutdown() error {
 	if failed == nil {
 		err = s.journal.start(s.writeTs)
 	}
-	if cerr := s.db.Close(); err == nil {
+	if cerr := s.db.close(); err == nil {
 		err = cerr
 	}
 	if jerr := s.journal.close(); err == nil {

@@ -50,7 +50,7 @@ func (st *txState) finish() {
 	st.iters = nil
 }
 
-func (st *txState) iterate(base *bdb.Txn, overlay *tree.Tree[entry], opts persist.IterOptions) persist.Iterator {
+func (st *txState) iterate(base *snapshot, overlay *tree.Tree[entry], opts persist.IterOptions) persist.Iterator {
 	if st.done {
 		return &iterator{err: fmt.Errorf("persist/badger: iterate: %w", persist.ErrTxDone)}
 	}
@@ -78,23 +78,24 @@ func get(txn *bdb.Txn, ikey []byte) ([]byte, error) {
 	return v, nil
 }
 
-// readTx is a read-only transaction on a BadgerDB snapshot.
+// readTx is a read-only transaction on a snapshot of the databases.
 type readTx struct {
 	txState
-	s   *Store
-	txn *bdb.Txn
+	s    *Store
+	snap snapshot
 }
 
 func (tx *readTx) finish() {
 	tx.txState.finish()
-	tx.txn.Discard()
+	tx.snap.discard()
 }
 
 func (tx *readTx) Get(key []byte) ([]byte, error) {
 	if err := tx.check("get", key); err != nil {
 		return nil, err
 	}
-	return get(tx.txn, tx.internalKey(key))
+	ikey := tx.internalKey(key)
+	return get(tx.snap.txn(ikey), ikey)
 }
 
 func (tx *readTx) Set(key, value []byte) error {
@@ -113,7 +114,7 @@ func (tx *readTx) readOnly(op string) error {
 }
 
 func (tx *readTx) Iterate(opts persist.IterOptions) persist.Iterator {
-	return tx.iterate(tx.txn, nil, opts)
+	return tx.iterate(&tx.snap, nil, opts)
 }
 
 // writeTx is a read-write transaction: its writes go to the group's
@@ -147,7 +148,7 @@ func (tx *writeTx) Get(key []byte) ([]byte, error) {
 		}
 		return clone(e.value), nil
 	}
-	return get(tx.g.baseTxn(), ikey)
+	return get(tx.g.baseSnapshot().txn(ikey), ikey)
 }
 
 func (tx *writeTx) Set(key, value []byte) error {
@@ -180,7 +181,7 @@ func (tx *writeTx) write(name string, key, value []byte, del bool) error {
 }
 
 func (tx *writeTx) Iterate(opts persist.IterOptions) persist.Iterator {
-	return tx.iterate(tx.g.baseTxn(), &tx.g.overlay, opts)
+	return tx.iterate(tx.g.baseSnapshot(), &tx.g.overlay, opts)
 }
 
 func clone(b []byte) []byte {

@@ -94,7 +94,7 @@ type op struct {
 // last committed group.
 type group struct {
 	s       *Store
-	base    *bdb.Txn // read-only snapshot, opened on first read
+	base    *snapshot // read-only snapshot, opened on first read
 	overlay tree.Tree[entry]
 	used    usage
 	members []*request
@@ -156,10 +156,10 @@ func (g *group) waitSync() {
 	}
 }
 
-// baseTxn returns the group's read snapshot, opening it if needed.
-func (g *group) baseTxn() *bdb.Txn {
+// baseSnapshot returns the group's read snapshot, opening it if needed.
+func (g *group) baseSnapshot() *snapshot {
 	if g.base == nil {
-		g.base = g.s.db.NewTransactionAt(g.s.writeTs, false)
+		g.base = &snapshot{p: g.s.db, ts: g.s.writeTs}
 	}
 	return g.base
 }
@@ -221,7 +221,7 @@ func (g *group) flush() error {
 		}
 	}
 	if g.base != nil {
-		g.base.Discard()
+		g.base.discard()
 		g.base = nil
 	}
 	g.overlay = tree.Tree[entry]{}
@@ -248,16 +248,35 @@ func (g *group) flush() error {
 	return nil
 }
 
-// commit writes overlay, whose writes used u, as one BadgerDB transaction,
-// without syncing it, and returns its journal record.
+// commit writes overlay, whose writes used u, as one BadgerDB transaction
+// per database it writes to, without syncing them, and returns its journal
+// record.
 func (s *Store) commit(overlay *tree.Tree[entry], u usage) ([]byte, error) {
 	ts := s.writeTs + 1
-	txn := s.db.NewTransactionAt(s.writeTs, true)
-	defer txn.Discard()
+	var main, values *bdb.Txn
+	defer func() {
+		for _, txn := range []*bdb.Txn{main, values} {
+			if txn != nil {
+				txn.Discard()
+			}
+		}
+	}()
 	// Each write takes its key and value (u.raw counts them, with the key's
 	// prefix) and at most 21 bytes of kind and lengths.
 	rec := newRecord(ts, u.raw+21*u.count)
 	for it := overlay.Iter(nil, nil, false); it.Next(); {
+		var txn *bdb.Txn
+		if s.db.inValues(it.Key()) {
+			if values == nil {
+				values = s.db.values.NewTransactionAt(s.writeTs, true)
+			}
+			txn = values
+		} else {
+			if main == nil {
+				main = s.db.main.NewTransactionAt(s.writeTs, true)
+			}
+			txn = main
+		}
 		var err error
 		if e := it.Value(); e.del {
 			err = txn.Delete(it.Key())
@@ -269,11 +288,30 @@ func (s *Store) commit(overlay *tree.Tree[entry], u usage) ([]byte, error) {
 		}
 		rec.add(it.Key(), it.Value())
 	}
-	if err := txn.CommitAt(ts, nil); err != nil {
+	if err := commitBoth(main, values, ts); err != nil {
 		return nil, s.writeError("commit", err)
 	}
 	s.writeTs = ts
 	return rec.seal(), nil
+}
+
+// commitBoth commits the transactions that are not nil at ts, the two at
+// once: each commit waits for its database's write goroutine.
+func commitBoth(main, values *bdb.Txn, ts uint64) error {
+	switch {
+	case values == nil && main == nil:
+		return nil
+	case values == nil:
+		return main.CommitAt(ts, nil)
+	case main == nil:
+		return values.CommitAt(ts, nil)
+	}
+	done := make(chan error, 1)
+	if err := values.CommitAt(ts, func(err error) { done <- err }); err != nil {
+		return err
+	}
+	err := main.CommitAt(ts, nil)
+	return errors.Join(err, <-done)
 }
 
 // syncAndPublish makes the group committed at ts, whose journal record is
