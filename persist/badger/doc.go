@@ -11,7 +11,9 @@
 // while the previous group is being synced joins the next group, which is
 // written as one BadgerDB transaction and made durable once, by one write
 // and one data sync of the store's own journal (see journal.go: BadgerDB's
-// memory-mapped log is synced only at checkpoints). Each callback's
+// memory-mapped log is synced only at checkpoints). The group's journal
+// record is written before the group is committed to BadgerDB, so that
+// recovery from a crash can always apply a group whole. Each callback's
 // writes are kept in a private copy-on-write layer until it returns, so a
 // failing callback is rolled back without affecting the others in its group,
 // and each callback runs exactly once.

@@ -25,6 +25,16 @@ import (
 // fault again. BadgerDB still writes its write-ahead logs; they are synced
 // only at a checkpoint, and the kernel writes them back in between.
 //
+// A group's record is written (staged) before the group is committed to
+// BadgerDB and synced after, before the group is acknowledged. So after a
+// crash of the process, replay finds the record of every group that
+// reached BadgerDB, and applies it whole: with a value log (see parts), a
+// group commits to two databases, and a crash between the two commits
+// would otherwise leave half of it. A power loss can lose an unsynced
+// record while one database's log pages of the same, unacknowledged group
+// were written back; the kernel writes those back only after seconds, and
+// the next group is committed only after this one's sync.
+//
 // The journal has two segments of a fixed size, written in turn. When the
 // current one is full, a checkpoint makes everything committed so far
 // durable in BadgerDB itself (its Sync, plus a data sync of every memtable
@@ -55,6 +65,7 @@ type journal struct {
 	segs     [2]*os.File
 	cur      int   // segment being written
 	off      int64 // where the next record goes in it
+	staged   int64 // where the last staged record starts in it
 	size     int64 // bytes per segment
 	dataSync func(f *os.File) error
 
@@ -166,28 +177,49 @@ func (r *record) seal() []byte {
 	return r.buf
 }
 
-// write makes the group whose record rec is durable: it appends rec to the
-// current segment and syncs it. When the segment is full, it checkpoints
-// first and starts the other segment with a marker; a record larger than a
-// segment is not written at all, as the checkpoint covers its group.
-func (j *journal) write(ts uint64, rec []byte) error {
-	if j.off+int64(len(rec)) <= j.size {
-		return j.append(rec)
+// stage writes rec, the record of the group about to be committed at ts,
+// after the records before it, without syncing it. Written before the
+// group reaches the databases, the record lets replay apply the group
+// whole after a crash of the process, whatever part of it (the main
+// database's or the value log's) reached BadgerDB's logs. When the current
+// segment is full, stage first checkpoints, which covers every group
+// before ts, and starts the other segment with a marker; a record larger
+// than a segment takes that segment past its preallocated size.
+func (j *journal) stage(ts uint64, rec []byte) error {
+	if j.off+int64(len(rec)) > j.size {
+		if err := j.checkpoint(); err != nil {
+			return err
+		}
+		j.cur, j.off = 1-j.cur, 0
+		marker := newRecord(ts-1, 0)
+		rec = append(marker.seal(), rec...)
+		// Read only by publish, once this record, after the marker, is
+		// synced.
+		j.durable = ts - 1
 	}
-	if err := j.checkpoint(); err != nil {
-		return err
+	if _, err := j.segs[j.cur].WriteAt(rec, j.off); err != nil {
+		return fmt.Errorf("journal: write: %w", err)
 	}
-	marker := newRecord(ts-1, 0)
-	if int64(len(rec)) > j.size-journalHeader {
-		// The checkpoint covers this group too.
-		marker = newRecord(ts, 0)
-		rec = nil
+	j.staged = j.off
+	j.off += int64(len(rec))
+	return nil
+}
+
+// unstage takes back the record stage wrote last, for a group that then
+// failed to commit: replay stops where it was.
+func (j *journal) unstage() error {
+	if _, err := j.segs[j.cur].WriteAt(make([]byte, journalHeader), j.staged); err != nil {
+		return fmt.Errorf("journal: take back a record: %w", err)
 	}
-	j.cur, j.off = 1-j.cur, 0
-	if err := j.append(append(marker.seal(), rec...)); err != nil {
-		return err
+	j.off = j.staged
+	return nil
+}
+
+// syncStaged makes the staged records durable.
+func (j *journal) syncStaged() error {
+	if err := j.dataSync(j.segs[j.cur]); err != nil {
+		return fmt.Errorf("journal: sync: %w", err)
 	}
-	j.durable = binary.LittleEndian.Uint64(marker.buf[8:])
 	return nil
 }
 
@@ -300,8 +332,14 @@ func (j *journal) replay(db *parts) (uint64, error) {
 var errStop = errors.New("stop")
 
 // segment returns a reader of f's records, which are at most a segment long.
+// A segment may have grown past the preallocated size to hold one large
+// record.
 func (j *journal) segment(f *os.File) (io.Reader, int64) {
-	return bufio.NewReaderSize(io.NewSectionReader(f, 0, j.size), 64<<10), j.size
+	size := j.size
+	if fi, err := f.Stat(); err == nil {
+		size = max(size, fi.Size())
+	}
+	return bufio.NewReaderSize(io.NewSectionReader(f, 0, size), 64<<10), size
 }
 
 // journalRecord is one parsed record.

@@ -212,7 +212,7 @@ func TestJournalCheckpoints(t *testing.T) {
 	}
 	start := s.journal.durable
 	// About 60 KiB of records: many checkpoints, and one group larger
-	// than a segment, which only a checkpoint can make durable.
+	// than a segment, whose record takes a segment past its size.
 	want := writeWorkload(t, s, 300, strings.Repeat("x", 200))
 	big := strings.Repeat("b", 8<<10)
 	if err := s.Update(t.Context(), func(tx persist.Tx) error { return tx.Set([]byte("big"), []byte(big)) }); err != nil {
@@ -324,4 +324,54 @@ func TestCleanCloseLeavesNothingToReplay(t *testing.T) {
 	}
 	defer s.Close()
 	checkContents(t, s, want)
+}
+
+// TestStagedRecords checks what replay makes of a record staged (written,
+// not synced) for a group that then never reached BadgerDB: after a crash
+// of the process it applies it whole, unless unstage took it back.
+func TestStagedRecords(t *testing.T) {
+	for _, takeBack := range []bool{false, true} {
+		dir := t.TempDir()
+		s, err := Open(dir, WithLogger(nil), WithValueLog("g"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := writeWorkload(t, s, 20, "v")
+		errSkip := errors.New("skip the commit")
+		// Update's callback runs on the writer goroutine, which owns the
+		// journal; the callback's error leaves the group empty.
+		err = s.Update(t.Context(), func(tx persist.Tx) error {
+			rec := newRecord(s.writeTs+1, 64)
+			rec.add([]byte{dataPrefix, 'g', 'h'}, entry{value: []byte("ghost")})
+			rec.add([]byte{dataPrefix, 'm', 'h'}, entry{value: []byte("main")})
+			if err := s.journal.stage(s.writeTs+1, rec.seal()); err != nil {
+				return err
+			}
+			if takeBack {
+				if err := s.journal.unstage(); err != nil {
+					return err
+				}
+			}
+			return errSkip
+		})
+		if !errors.Is(err, errSkip) {
+			t.Fatalf("Update: %v", err)
+		}
+		crashed := copyDir(t, dir)
+		if err := s.Close(); err != nil {
+			t.Fatal(err)
+		}
+		if !takeBack {
+			want["gh"], want["mh"] = "ghost", "main"
+		}
+		s, err = Open(crashed, WithLogger(nil), WithValueLog("g"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		checkContents(t, s, want)
+		checkParts(t, s, want)
+		if err := s.Close(); err != nil {
+			t.Fatal(err)
+		}
+	}
 }

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 
 	bdb "github.com/dgraph-io/badger/v4"
+	"github.com/dgraph-io/badger/v4/options"
 )
 
 // valuesDir is the directory, inside the store's, of the BadgerDB database
@@ -178,25 +179,38 @@ func (sn *snapshot) discard() {
 	}
 }
 
-// openParts opens main, already open, with the values database in dir when
-// prefixes are given (as internal keys), and moves into it any key under
-// them that main holds, as a store written before the prefixes were given
-// has them there.
-func openParts(main *bdb.DB, dir string, opts bdb.Options, prefixes [][]byte) (*parts, error) {
-	p := &parts{main: main}
+// openParts opens the main database in dir with opts and, when prefixes
+// are given (as internal keys), the values database beside it. Then it
+// moves into values any key under the prefixes that main holds, as a store
+// written before the prefixes were given has them there.
+func openParts(dir string, opts bdb.Options, prefixes [][]byte) (*parts, error) {
 	if len(prefixes) == 0 {
-		return p, nil
+		main, err := bdb.OpenManaged(opts)
+		if err != nil {
+			return nil, err
+		}
+		return &parts{main: main}, nil
 	}
+	// Its tables hold keys and pointers, which neither compress nor need
+	// a cache of decompressed blocks; leaving the cache out saves its
+	// memory and the time to set it up.
 	vopts := opts.WithDir(filepath.Join(dir, valuesDir)).
 		WithValueDir(filepath.Join(dir, valuesDir)).
-		WithValueThreshold(valuesThreshold)
+		WithValueThreshold(valuesThreshold).
+		WithCompression(options.None).
+		WithBlockCacheSize(0)
+	main, err := bdb.OpenManaged(opts)
+	if err != nil {
+		return nil, err
+	}
 	values, err := bdb.OpenManaged(vopts)
 	if err != nil {
-		return nil, fmt.Errorf("open %s: %w", valuesDir, err)
+		main.Close()
+		return nil, err
 	}
-	p.values, p.prefixes = values, prefixes
+	p := &parts{main: main, values: values, prefixes: prefixes}
 	if err := p.moveToValues(); err != nil {
-		values.Close()
+		p.close()
 		return nil, fmt.Errorf("move keys into %s: %w", valuesDir, err)
 	}
 	return p, nil

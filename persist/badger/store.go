@@ -122,17 +122,12 @@ func Open(dir string, opts ...Option) (*Store, error) {
 	if maxBatch := 15 * bopts.MemTableSize / 100; bopts.ValueThreshold >= maxBatch {
 		bopts = bopts.WithValueThreshold(maxBatch / 4)
 	}
-	main, err := bdb.OpenManaged(bopts)
-	if err != nil {
-		return nil, fmt.Errorf("persist/badger: open %s: %w", dir, err)
-	}
 	var prefixes [][]byte
 	for _, p := range cfg.valueLog {
 		prefixes = append(prefixes, append([]byte{dataPrefix}, p...))
 	}
-	db, err := openParts(main, dir, bopts, prefixes)
+	db, err := openParts(dir, bopts, prefixes)
 	if err != nil {
-		main.Close()
 		return nil, fmt.Errorf("persist/badger: open %s: %w", dir, err)
 	}
 	j, ts, err := recoverJournal(db, dir, cfg.journalSegment)
@@ -152,7 +147,7 @@ func Open(dir string, opts ...Option) (*Store, error) {
 		readers: make(map[uint64]int),
 		journal: j,
 	}
-	s.sync = j.write
+	s.sync = func(uint64, []byte) error { return j.syncStaged() }
 	s.dirs, s.reserve, s.memTableSize = db.dirs(), cfg.reserve, bopts.MemTableSize
 	s.freeSpace = func() (int64, error) { return statfsFree(dir) }
 	s.spaceRecheck = spaceRecheck

@@ -249,8 +249,8 @@ func (g *group) flush() error {
 }
 
 // commit writes overlay, whose writes used u, as one BadgerDB transaction
-// per database it writes to, without syncing them, and returns its journal
-// record.
+// per database it writes to, without syncing them, after staging its
+// journal record, which it returns.
 func (s *Store) commit(overlay *tree.Tree[entry], u usage) ([]byte, error) {
 	ts := s.writeTs + 1
 	var main, values *bdb.Txn
@@ -288,11 +288,18 @@ func (s *Store) commit(overlay *tree.Tree[entry], u usage) ([]byte, error) {
 		}
 		rec.add(it.Key(), it.Value())
 	}
+	sealed := rec.seal()
+	if err := s.journal.stage(ts, sealed); err != nil {
+		return nil, s.writeError("journal", err)
+	}
 	if err := commitBoth(main, values, ts); err != nil {
+		if uerr := s.journal.unstage(); uerr != nil {
+			err = errors.Join(err, uerr)
+		}
 		return nil, s.writeError("commit", err)
 	}
 	s.writeTs = ts
-	return rec.seal(), nil
+	return sealed, nil
 }
 
 // commitBoth commits the transactions that are not nil at ts, the two at
