@@ -16,6 +16,12 @@ import (
 // that holds the keys under the prefixes given to WithValueLog.
 const valuesDir = "values"
 
+// valueLogFileSize bounds the files of the value log. Opening the
+// database reads the newest one whole, to find where its valid entries
+// end, which at the default 1 GiB delayed a restart after a busy run by
+// about 0.7 s.
+const valueLogFileSize = 8 << 20
+
 // valuesThreshold is the value size from which the values database keeps a
 // value in its value log rather than its LSM tree.
 const valuesThreshold = 64
@@ -198,15 +204,25 @@ func openParts(dir string, opts bdb.Options, prefixes [][]byte) (*parts, error) 
 		WithValueDir(filepath.Join(dir, valuesDir)).
 		WithValueThreshold(valuesThreshold).
 		WithCompression(options.None).
-		WithBlockCacheSize(0)
+		WithBlockCacheSize(0).
+		WithValueLogFileSize(valueLogFileSize)
+	// Opening waits on the disk: open the two at once.
+	var values *bdb.DB
+	var verr error
+	opened := make(chan struct{})
+	go func() {
+		defer close(opened)
+		values, verr = bdb.OpenManaged(vopts)
+	}()
 	main, err := bdb.OpenManaged(opts)
-	if err != nil {
-		return nil, err
-	}
-	values, err := bdb.OpenManaged(vopts)
-	if err != nil {
-		main.Close()
-		return nil, err
+	<-opened
+	if err != nil || verr != nil {
+		for _, db := range []*bdb.DB{main, values} {
+			if db != nil {
+				db.Close()
+			}
+		}
+		return nil, errors.Join(err, verr)
 	}
 	p := &parts{main: main, values: values, prefixes: prefixes}
 	if err := p.moveToValues(); err != nil {
