@@ -13,8 +13,6 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
-
-	bdb "github.com/dgraph-io/badger/v4"
 )
 
 // The journal makes each group durable with one write and one data sync of
@@ -382,19 +380,8 @@ func readRecords(r io.Reader, limit int64, fn func(journalRecord) error) error {
 // applyRecord commits one record's writes to the databases that hold
 // their keys, at ts.
 func applyRecord(db *parts, ts uint64, writes []byte) error {
-	txns := make(map[*bdb.DB]*bdb.Txn, 2)
-	defer func() {
-		for _, txn := range txns {
-			txn.Discard()
-		}
-	}()
-	txnFor := func(key []byte) *bdb.Txn {
-		d := db.of(key)
-		if txns[d] == nil {
-			txns[d] = d.NewTransactionAt(ts-1, true)
-		}
-		return txns[d]
-	}
+	txns := writeTxns{p: db, readTs: ts - 1}
+	defer txns.discard()
 	next := func() ([]byte, bool) {
 		n, k := binary.Uvarint(writes)
 		if k <= 0 || n > uint64(len(writes)-k) {
@@ -418,9 +405,9 @@ func applyRecord(db *parts, ts uint64, writes []byte) error {
 			if !ok {
 				return errors.New("malformed value")
 			}
-			err = txnFor(key).SetEntry(bdb.NewEntry(key, value))
+			err = txns.set(key, value)
 		case recordDelete:
-			err = txnFor(key).Delete(key)
+			err = txns.delete(key)
 		default:
 			return fmt.Errorf("unknown write kind %d", kind)
 		}
@@ -428,10 +415,5 @@ func applyRecord(db *parts, ts uint64, writes []byte) error {
 			return err
 		}
 	}
-	for _, txn := range txns {
-		if err := txn.CommitAt(ts, nil); err != nil {
-			return err
-		}
-	}
-	return nil
+	return txns.commit(ts)
 }

@@ -46,14 +46,7 @@ type parts struct {
 	prefixes [][]byte // internal keys (with dataPrefix), in values
 }
 
-// of returns the database that holds the internal key ikey.
-func (p *parts) of(ikey []byte) *bdb.DB {
-	if p.inValues(ikey) {
-		return p.values
-	}
-	return p.main
-}
-
+// inValues says whether the internal key ikey belongs in values.
 func (p *parts) inValues(ikey []byte) bool {
 	for _, pre := range p.prefixes {
 		if bytes.HasPrefix(ikey, pre) {
@@ -182,6 +175,59 @@ func (sn *snapshot) discard() {
 	if sn.vals != nil {
 		sn.vals.Discard()
 		sn.vals = nil
+	}
+}
+
+// writeTxns stages one group's writes in a read-write transaction per
+// database, opened when the group first writes to it.
+type writeTxns struct {
+	p            *parts
+	readTs       uint64
+	main, values *bdb.Txn
+}
+
+func (w *writeTxns) set(ikey, value []byte) error {
+	return w.txn(ikey).SetEntry(bdb.NewEntry(ikey, value))
+}
+
+func (w *writeTxns) delete(ikey []byte) error { return w.txn(ikey).Delete(ikey) }
+
+func (w *writeTxns) txn(ikey []byte) *bdb.Txn {
+	if w.p.inValues(ikey) {
+		if w.values == nil {
+			w.values = w.p.values.NewTransactionAt(w.readTs, true)
+		}
+		return w.values
+	}
+	if w.main == nil {
+		w.main = w.p.main.NewTransactionAt(w.readTs, true)
+	}
+	return w.main
+}
+
+// commit commits the transactions opened at ts, the two at once: each
+// commit waits for its database's write goroutine.
+func (w *writeTxns) commit(ts uint64) error {
+	switch {
+	case w.values == nil && w.main == nil:
+		return nil
+	case w.values == nil:
+		return w.main.CommitAt(ts, nil)
+	case w.main == nil:
+		return w.values.CommitAt(ts, nil)
+	}
+	done := make(chan error, 1)
+	// With a callback, CommitAt returns at once and reports through it.
+	_ = w.values.CommitAt(ts, func(err error) { done <- err })
+	err := w.main.CommitAt(ts, nil)
+	return errors.Join(err, <-done)
+}
+
+func (w *writeTxns) discard() {
+	for _, txn := range []*bdb.Txn{w.main, w.values} {
+		if txn != nil {
+			txn.Discard()
+		}
 	}
 }
 

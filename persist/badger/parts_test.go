@@ -37,7 +37,11 @@ func checkParts(t *testing.T, s *Store, want map[string]string) {
 				t.Errorf("%s holds %q, which the store does not", db.Opts().Dir, k)
 				continue
 			}
-			if owner := s.db.of(append([]byte{dataPrefix}, k...)); owner != db {
+			owner := s.db.main
+			if s.db.inValues(append([]byte{dataPrefix}, k...)) {
+				owner = s.db.values
+			}
+			if owner != db {
 				t.Errorf("%q is in %s, want %s", k, db.Opts().Dir, owner.Opts().Dir)
 			}
 		}

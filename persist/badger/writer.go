@@ -253,35 +253,17 @@ func (g *group) flush() error {
 // journal record, which it returns.
 func (s *Store) commit(overlay *tree.Tree[entry], u usage) ([]byte, error) {
 	ts := s.writeTs + 1
-	var main, values *bdb.Txn
-	defer func() {
-		for _, txn := range []*bdb.Txn{main, values} {
-			if txn != nil {
-				txn.Discard()
-			}
-		}
-	}()
+	txns := writeTxns{p: s.db, readTs: s.writeTs}
+	defer txns.discard()
 	// Each write takes its key and value (u.raw counts them, with the key's
 	// prefix) and at most 21 bytes of kind and lengths.
 	rec := newRecord(ts, u.raw+21*u.count)
 	for it := overlay.Iter(nil, nil, false); it.Next(); {
-		var txn *bdb.Txn
-		if s.db.inValues(it.Key()) {
-			if values == nil {
-				values = s.db.values.NewTransactionAt(s.writeTs, true)
-			}
-			txn = values
-		} else {
-			if main == nil {
-				main = s.db.main.NewTransactionAt(s.writeTs, true)
-			}
-			txn = main
-		}
 		var err error
 		if e := it.Value(); e.del {
-			err = txn.Delete(it.Key())
+			err = txns.delete(it.Key())
 		} else {
-			err = txn.SetEntry(bdb.NewEntry(it.Key(), e.value))
+			err = txns.set(it.Key(), e.value)
 		}
 		if err != nil {
 			return nil, s.writeError("stage write", err)
@@ -292,7 +274,7 @@ func (s *Store) commit(overlay *tree.Tree[entry], u usage) ([]byte, error) {
 	if err := s.journal.stage(ts, sealed); err != nil {
 		return nil, s.writeError("journal", err)
 	}
-	if err := commitBoth(main, values, ts); err != nil {
+	if err := txns.commit(ts); err != nil {
 		if uerr := s.journal.unstage(); uerr != nil {
 			err = errors.Join(err, uerr)
 		}
@@ -300,25 +282,6 @@ func (s *Store) commit(overlay *tree.Tree[entry], u usage) ([]byte, error) {
 	}
 	s.writeTs = ts
 	return sealed, nil
-}
-
-// commitBoth commits the transactions that are not nil at ts, the two at
-// once: each commit waits for its database's write goroutine.
-func commitBoth(main, values *bdb.Txn, ts uint64) error {
-	switch {
-	case values == nil && main == nil:
-		return nil
-	case values == nil:
-		return main.CommitAt(ts, nil)
-	case main == nil:
-		return values.CommitAt(ts, nil)
-	}
-	done := make(chan error, 1)
-	if err := values.CommitAt(ts, func(err error) { done <- err }); err != nil {
-		return err
-	}
-	err := main.CommitAt(ts, nil)
-	return errors.Join(err, <-done)
 }
 
 // syncAndPublish makes the group committed at ts, whose journal record is
