@@ -140,3 +140,125 @@ func TestConcurrentUpdatesShareSyncs(t *testing.T) {
 		}
 	}
 }
+
+// TestGroupWaitsForTheWritersItExpects checks the linger of group commit: a
+// group with fewer members than the last one waits for more, so that
+// writers taking turns share syncs, and stops waiting when none comes.
+func TestGroupWaitsForTheWritersItExpects(t *testing.T) {
+	s := openTest(t)
+	// The linger's timer fires only when the test says so, or when it
+	// ends, before the store is closed.
+	timers := make(chan chan time.Time, 16)
+	ended := make(chan struct{})
+	t.Cleanup(func() { close(ended) })
+	s.after = func(time.Duration) <-chan time.Time {
+		c := make(chan time.Time, 1)
+		timers <- c
+		go func() {
+			<-ended
+			select {
+			case c <- time.Now():
+			default:
+			}
+		}()
+		return c
+	}
+	var syncs atomic.Int32
+	entered, release := make(chan struct{}), make(chan struct{})
+	inner := s.sync
+	s.sync = func(ts uint64, rec []byte) error {
+		if syncs.Add(1) == 1 {
+			close(entered)
+			<-release
+		}
+		return inner(ts, rec)
+	}
+	var ran atomic.Int32
+	update := func(key string) chan error {
+		done := make(chan error, 1)
+		go func() {
+			done <- s.Update(t.Context(), func(tx persist.Tx) error {
+				ran.Add(1)
+				return tx.Set([]byte(key), []byte("v"))
+			})
+		}()
+		return done
+	}
+	armed := func() chan time.Time {
+		t.Helper()
+		select {
+		case c := <-timers:
+			return c
+		case <-time.After(10 * time.Second):
+			t.Fatal("the group did not wait for another member")
+			return nil
+		}
+	}
+	wait := func(done chan error) {
+		t.Helper()
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Fatalf("Update: %v", err)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatal("an update waited for a member the group had no reason to expect")
+		}
+	}
+
+	// A group of four: they arrive while the first group syncs.
+	first := update("first")
+	<-entered
+	var four []chan error
+	for i := range 4 {
+		four = append(four, update(fmt.Sprint("four", i)))
+	}
+	for ran.Load() < 5 {
+		time.Sleep(time.Millisecond)
+	}
+	close(release)
+	wait(first)
+	for _, done := range four {
+		wait(done)
+	}
+	if got := syncs.Load(); got != 2 {
+		t.Fatalf("the first five updates took %d syncs, want 2", got)
+	}
+
+	// A lone update waits for more, and one that comes shares its sync.
+	a := update("a")
+	timer := armed()
+	select {
+	case err := <-a:
+		t.Fatalf("a lone update after a group of four returned (%v) without waiting", err)
+	default:
+	}
+	b := update("b")
+	for ran.Load() < 7 {
+		time.Sleep(time.Millisecond)
+	}
+	timer <- time.Now() // no one else comes
+	wait(a)
+	wait(b)
+	if got := syncs.Load(); got != 3 {
+		t.Fatalf("a and b took %d syncs, want 1", got-2)
+	}
+
+	// When no one comes, the group goes alone, and the next lone update
+	// does not wait.
+	c := update("c")
+	armed() <- time.Now()
+	wait(c)
+	wait(update("d"))
+	if got := syncs.Load(); got != 5 {
+		t.Errorf("c and d took %d syncs, want 2", got-3)
+	}
+	if n := len(timers); n != 0 {
+		t.Errorf("a lone update after a lone update waited (%d timers)", n)
+	}
+	for _, key := range []string{"a", "b", "c", "d"} {
+		if !visible(t, s, key) {
+			t.Errorf("%s missing", key)
+		}
+	}
+}

@@ -72,6 +72,12 @@ type Store struct {
 	journal *journal
 	sync    func(ts uint64, rec []byte) error
 
+	// linger is how long a group waits for the members it expects
+	// (groupLinger; see group.gather), timed by after (time.After,
+	// replaced in tests).
+	linger time.Duration
+	after  func(time.Duration) <-chan time.Time
+
 	// dirs are the BadgerDB directories, on one filesystem; freeSpace
 	// returns the bytes free on it (statfsFree, replaced in tests). See
 	// checkSpace.
@@ -151,6 +157,8 @@ func Open(dir string, opts ...Option) (*Store, error) {
 		readTs:  ts,
 		readers: make(map[uint64]int),
 		journal: j,
+		linger:  groupLinger,
+		after:   time.After,
 	}
 	s.sync = func(uint64, []byte) error { return j.syncStaged() }
 	s.dirs, s.reserve, s.memTableSize = db.dirs(), cfg.reserve, bopts.MemTableSize

@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	bdb "github.com/dgraph-io/badger/v4"
 	"github.com/dgraph-io/badger/v4/skl"
@@ -102,7 +103,16 @@ type group struct {
 	// syncing is closed when the sync of the previous group has finished;
 	// nil if there is none in flight.
 	syncing chan struct{}
+
+	// target is the number of members of the last group committed. A
+	// group with fewer waits a little for more (see gather).
+	target int
 }
+
+// groupLinger bounds how long a group with fewer members than the last one
+// waits for more before it is committed. Writers that commit together
+// share one sync, which costs far more than the wait (see gather).
+const groupLinger = time.Millisecond
 
 // writeLoop runs transactions and commits them in groups. It pipelines:
 // while one group is being synced, the next one forms and its callbacks
@@ -128,8 +138,20 @@ func (s *Store) writeLoop() {
 }
 
 // gather adds waiting transactions to the group: those that arrive while
-// the previous group syncs, then those already queued when it is done.
+// the previous group syncs, then those already queued when it is done,
+// then, while the group has fewer members than the last one, those that
+// arrive within the store's linger.
+//
+// The wait is for writers that take turns: each commits, gets its answer
+// and writes again. Left alone, the ones that came back during a sync
+// commit as one group and the rest follow in the next, so every sync
+// covers a few of them; each sync costs a data write, a cache flush of the
+// disk and the wakeups around them, more than the work of the group it
+// covers. Waiting for as many as the last group had lets them share syncs
+// again. A writer that does not come back costs one linger, after which
+// the target is the smaller group; a lone writer never waits.
 func (g *group) gather() {
+	var linger <-chan time.Time // armed at the first wait for a member
 	for len(g.members) < maxGroup {
 		if g.syncing != nil {
 			select {
@@ -143,7 +165,19 @@ func (g *group) gather() {
 		select {
 		case r := <-g.s.reqs:
 			g.run(r)
+			continue
 		default:
+		}
+		if len(g.members) >= g.target || g.s.linger <= 0 {
+			return
+		}
+		if linger == nil {
+			linger = g.s.after(g.s.linger)
+		}
+		select {
+		case r := <-g.s.reqs:
+			g.run(r)
+		case <-linger:
 			return
 		}
 	}
@@ -209,6 +243,9 @@ func (g *group) run(r *request) {
 func (g *group) flush() error {
 	g.waitSync()
 	members := g.members
+	if len(members) > 0 {
+		g.target = len(members)
+	}
 	var err error
 	var rec []byte
 	if len(members) > 0 {
