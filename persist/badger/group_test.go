@@ -100,10 +100,11 @@ func TestSyncFailureStopsWrites(t *testing.T) {
 	}
 }
 
-func TestConcurrentUpdatesShareSyncs(t *testing.T) {
-	s := openTest(t)
-	var syncs atomic.Int32
-	entered, release := make(chan struct{}), make(chan struct{})
+// holdFirstSync makes the next sync of s wait until release is closed, and
+// closes entered when it starts; syncs counts the syncs from now on.
+func holdFirstSync(s *Store) (syncs *atomic.Int32, entered, release chan struct{}) {
+	syncs = new(atomic.Int32)
+	entered, release = make(chan struct{}), make(chan struct{})
 	inner := s.sync
 	s.sync = func(ts uint64, rec []byte) error {
 		if syncs.Add(1) == 1 {
@@ -112,6 +113,12 @@ func TestConcurrentUpdatesShareSyncs(t *testing.T) {
 		}
 		return inner(ts, rec)
 	}
+	return syncs, entered, release
+}
+
+func TestConcurrentUpdatesShareSyncs(t *testing.T) {
+	s := openTest(t)
+	syncs, entered, release := holdFirstSync(s)
 	const n = 64
 	var wg sync.WaitGroup
 	errs := make(chan error, n)
@@ -163,16 +170,7 @@ func TestGroupWaitsForTheWritersItExpects(t *testing.T) {
 		}()
 		return c
 	}
-	var syncs atomic.Int32
-	entered, release := make(chan struct{}), make(chan struct{})
-	inner := s.sync
-	s.sync = func(ts uint64, rec []byte) error {
-		if syncs.Add(1) == 1 {
-			close(entered)
-			<-release
-		}
-		return inner(ts, rec)
-	}
+	syncs, entered, release := holdFirstSync(s)
 	var ran atomic.Int32
 	update := func(key string) chan error {
 		done := make(chan error, 1)
