@@ -114,6 +114,34 @@ func loseMemtables(t *testing.T, dir string) {
 	}
 }
 
+// losePower closes s after copying its directory dir as a crash of the
+// process would leave it, then takes the copy's memtable logs away as a
+// power loss might; it returns the copy.
+func losePower(t *testing.T, s *Store, dir string) string {
+	t.Helper()
+	crashed := copyDir(t, dir)
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	loseMemtables(t, crashed)
+	return crashed
+}
+
+// checkReopened opens the store in dir with opts, checks that it holds
+// want, each key in the database its prefix assigns it to, and closes it.
+func checkReopened(t *testing.T, dir string, want map[string]string, opts ...Option) {
+	t.Helper()
+	s, err := Open(dir, append([]Option{WithLogger(nil)}, opts...)...)
+	if err != nil {
+		t.Fatalf("Open %s: %v", dir, err)
+	}
+	checkContents(t, s, want)
+	checkParts(t, s, want)
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+}
+
 // writeWorkload makes n groups of sets, overwrites and deletes and returns
 // what the store must then hold.
 func writeWorkload(t *testing.T, s *Store, n int, value string) map[string]string {
@@ -171,37 +199,44 @@ func checkContents(t *testing.T, s *Store, want map[string]string) {
 	}
 }
 
+// TestJournalRestoresWhatBadgerLost checks that the journal restores what a
+// power loss took from BadgerDB's memtables: with a value log, the pointers
+// lost from both databases.
 func TestJournalRestoresWhatBadgerLost(t *testing.T) {
-	dir := t.TempDir()
-	s, err := Open(dir, WithLogger(nil))
-	if err != nil {
-		t.Fatal(err)
-	}
-	want := writeWorkload(t, s, 200, "v")
-	crashed := copyDir(t, dir)
-	if err := s.Close(); err != nil {
-		t.Fatal(err)
-	}
-	loseMemtables(t, crashed)
+	for _, c := range []struct {
+		name  string
+		opts  []Option
+		value string
+	}{
+		{"one database", nil, "v"},
+		{"with a value log", []Option{WithValueLog("k0")}, strings.Repeat("v", 300)},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			opts := append([]Option{WithLogger(nil)}, c.opts...)
+			dir := t.TempDir()
+			s, err := Open(dir, opts...)
+			if err != nil {
+				t.Fatal(err)
+			}
+			want := writeWorkload(t, s, 200, c.value)
+			crashed := losePower(t, s, dir)
 
-	s, err = Open(crashed, WithLogger(nil))
-	if err != nil {
-		t.Fatalf("Open after the loss: %v", err)
+			s, err = Open(crashed, opts...)
+			if err != nil {
+				t.Fatalf("Open after the loss: %v", err)
+			}
+			defer s.Close()
+			checkContents(t, s, want)
+			checkParts(t, s, want)
+			// The store keeps working, and what it writes now survives a
+			// crash.
+			if err := s.Update(t.Context(), func(tx persist.Tx) error { return tx.Set([]byte("after"), []byte("x")) }); err != nil {
+				t.Fatal(err)
+			}
+			want["after"] = "x"
+			checkReopened(t, copyDir(t, crashed), want, c.opts...)
+		})
 	}
-	defer s.Close()
-	checkContents(t, s, want)
-	// The store keeps working, and what it writes now survives a crash.
-	if err := s.Update(t.Context(), func(tx persist.Tx) error { return tx.Set([]byte("after"), []byte("x")) }); err != nil {
-		t.Fatal(err)
-	}
-	want["after"] = "x"
-	again := copyDir(t, crashed)
-	s2, err := Open(again, WithLogger(nil))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s2.Close()
-	checkContents(t, s2, want)
 }
 
 func TestJournalCheckpoints(t *testing.T) {
@@ -231,14 +266,7 @@ func TestJournalCheckpoints(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, d := range []string{dir, crashed} {
-		s, err := Open(d, WithLogger(nil), withJournalSegment(4<<10))
-		if err != nil {
-			t.Fatal(err)
-		}
-		checkContents(t, s, want)
-		if err := s.Close(); err != nil {
-			t.Fatal(err)
-		}
+		checkReopened(t, d, want, withJournalSegment(4<<10))
 	}
 }
 
@@ -364,14 +392,6 @@ func TestStagedRecords(t *testing.T) {
 		if !takeBack {
 			want["gh"], want["mh"] = "ghost", "main"
 		}
-		s, err = Open(crashed, WithLogger(nil), WithValueLog("g"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		checkContents(t, s, want)
-		checkParts(t, s, want)
-		if err := s.Close(); err != nil {
-			t.Fatal(err)
-		}
+		checkReopened(t, crashed, want, WithValueLog("g"))
 	}
 }

@@ -3,7 +3,6 @@
 package badger
 
 import (
-	"bytes"
 	"fmt"
 	"testing"
 
@@ -118,11 +117,7 @@ func TestValueLogMovesExistingKeys(t *testing.T) {
 	}
 	// More keys than one move batch.
 	want := writeWorkload(t, s, 2500, "v")
-	crashed := copyDir(t, dir)
-	if err := s.Close(); err != nil {
-		t.Fatal(err)
-	}
-	loseMemtables(t, crashed)
+	crashed := losePower(t, s, dir)
 	for _, d := range []string{dir, crashed} {
 		s, err := Open(d, WithLogger(nil), WithValueLog("k1", "k2"))
 		if err != nil {
@@ -146,40 +141,8 @@ func TestValueLogMovesExistingKeys(t *testing.T) {
 		for k, v := range want {
 			w[k] = v
 		}
-		s, err = Open(again, WithLogger(nil), WithValueLog("k1", "k2"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		checkContents(t, s, w)
-		checkParts(t, s, w)
-		if err := s.Close(); err != nil {
-			t.Fatal(err)
-		}
+		checkReopened(t, again, w, WithValueLog("k1", "k2"))
 	}
-}
-
-// TestValueLogRestoresWhatBadgerLost is TestJournalRestoresWhatBadgerLost
-// with a value log: the journal restores the pointers a power loss took
-// from both databases' memtables.
-func TestValueLogRestoresWhatBadgerLost(t *testing.T) {
-	dir := t.TempDir()
-	s, err := Open(dir, WithLogger(nil), WithValueLog("k0"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	want := writeWorkload(t, s, 200, string(bytes.Repeat([]byte("v"), 300)))
-	crashed := copyDir(t, dir)
-	if err := s.Close(); err != nil {
-		t.Fatal(err)
-	}
-	loseMemtables(t, crashed)
-	s, err = Open(crashed, WithLogger(nil), WithValueLog("k0"))
-	if err != nil {
-		t.Fatalf("Open after the loss: %v", err)
-	}
-	defer s.Close()
-	checkContents(t, s, want)
-	checkParts(t, s, want)
 }
 
 func TestSpans(t *testing.T) {
