@@ -243,12 +243,10 @@ func (g *group) run(r *request) {
 func (g *group) flush() error {
 	g.waitSync()
 	members := g.members
-	if len(members) > 0 {
-		g.target = len(members)
-	}
 	var err error
 	var rec []byte
 	if len(members) > 0 {
+		g.target = len(members)
 		// The members read what the previous group wrote: if its sync
 		// failed, they fail too.
 		if err = g.s.failure(); err == nil {
