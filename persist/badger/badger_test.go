@@ -23,31 +23,51 @@ func open(t *testing.T, dir string, opts ...badger.Option) *badger.Store {
 	return s
 }
 
+// applies are the ways groups reach BadgerDB: gathered in memory until
+// they are worth a commit (the default), or each as soon as it is synced.
+var applies = []struct {
+	name string
+	opts []badger.Option
+}{
+	{"gathered", nil},
+	{"each at once", []badger.Option{badger.WithApplyAt(1)}},
+}
+
 func TestConformance(t *testing.T) {
-	kvtest.Run(t, func(t *testing.T) persist.Store { return open(t, t.TempDir()) })
+	for _, a := range applies {
+		t.Run(a.name, func(t *testing.T) {
+			kvtest.Run(t, func(t *testing.T) persist.Store { return open(t, t.TempDir(), a.opts...) })
+		})
+	}
 }
 
 func TestDurable(t *testing.T) {
-	kvtest.RunDurable(t, func(t *testing.T, dir string) persist.Store { return open(t, dir) })
+	for _, a := range applies {
+		t.Run(a.name, func(t *testing.T) {
+			kvtest.RunDurable(t, func(t *testing.T, dir string) persist.Store { return open(t, dir, a.opts...) })
+		})
+	}
 }
 
 // TestSmallMemTable runs the suite with a small memtable: transactions and
 // batches then exceed a single group commit, groups split, and memtables
-// rotate often.
+// rotate often; every group is applied at once, so BadgerDB sees them all.
 func TestSmallMemTable(t *testing.T) {
-	small := badger.WithMemTableSize(4 << 20)
-	kvtest.Run(t, func(t *testing.T) persist.Store { return open(t, t.TempDir(), small) })
-	kvtest.RunDurable(t, func(t *testing.T, dir string) persist.Store { return open(t, dir, small) })
+	opts := []badger.Option{badger.WithMemTableSize(4 << 20), badger.WithApplyAt(1)}
+	kvtest.Run(t, func(t *testing.T) persist.Store { return open(t, t.TempDir(), opts...) })
+	kvtest.RunDurable(t, func(t *testing.T, dir string) persist.Store { return open(t, dir, opts...) })
 }
 
 // TestValueLog runs the suite with some of its keys in the value log's
 // database: reads, writes and iterations then span both databases.
 func TestValueLog(t *testing.T) {
 	for _, mem := range []int64{64 << 20, 4 << 20} {
-		opts := []badger.Option{badger.WithValueLog("b", "k", "large/", "p/"), badger.WithMemTableSize(mem)}
-		t.Run(fmt.Sprintf("memtable %d MiB", mem>>20), func(t *testing.T) {
-			kvtest.Run(t, func(t *testing.T) persist.Store { return open(t, t.TempDir(), opts...) })
-			kvtest.RunDurable(t, func(t *testing.T, dir string) persist.Store { return open(t, dir, opts...) })
-		})
+		for _, a := range applies {
+			opts := append([]badger.Option{badger.WithValueLog("b", "k", "large/", "p/"), badger.WithMemTableSize(mem)}, a.opts...)
+			t.Run(fmt.Sprintf("memtable %d MiB, %s", mem>>20, a.name), func(t *testing.T) {
+				kvtest.Run(t, func(t *testing.T) persist.Store { return open(t, t.TempDir(), opts...) })
+				kvtest.RunDurable(t, func(t *testing.T, dir string) persist.Store { return open(t, dir, opts...) })
+			})
+		}
 	}
 }

@@ -131,7 +131,9 @@ func TestKillKeepsAckedWrites(t *testing.T) {
 // crashChild writes rounds from several goroutines until killed, printing
 // "writer round" once a round's Update has returned.
 func crashChild(dir string) {
-	s, err := badger.Open(dir, badger.WithLogger(nil), crashValueLog)
+	// Applies of a few groups at a time, so that the kill often lands
+	// in one.
+	s, err := badger.Open(dir, badger.WithLogger(nil), crashValueLog, badger.WithApplyAt(4<<10))
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(2)

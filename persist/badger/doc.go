@@ -9,23 +9,21 @@
 // store runs read-write transactions one at a time on a single writer
 // goroutine and commits them in groups: every transaction that arrives
 // while the previous group is being synced joins the next group, which is
-// written as one BadgerDB transaction and made durable once, by one write
-// and one data sync of the store's own journal (see journal.go: BadgerDB's
-// memory-mapped log is synced only at checkpoints). The group's journal
-// record is written before the group is committed to BadgerDB, so that
-// recovery from a crash can always apply a group whole. Each callback's
-// writes are kept in a private copy-on-write layer until it returns, so a
-// failing callback is rolled back without affecting the others in its group,
-// and each callback runs exactly once.
+// made durable once, by one write and one data sync of the store's own
+// journal (see journal.go: BadgerDB's memory-mapped log is synced only at
+// checkpoints). Each callback's writes are kept in a private copy-on-write
+// layer until it returns, so a failing callback is rolled back without
+// affecting the others in its group, and each callback runs exactly once.
 //
 // The writer pipelines: the callbacks of the next group run, reading what
 // the syncing group wrote, while that group's sync is in flight. The next
-// group is written to BadgerDB only after the sync has finished, so that
-// each sync covers a whole group. If a sync fails, the transactions
-// that read its group's writes fail too, and the store stops accepting
-// writes, since the state on disk is then unknown.
+// group is committed only after the sync has finished, so that each sync
+// covers a whole group. If a sync fails, the transactions that read its
+// group's writes fail too, and the store stops accepting writes, since the
+// state on disk is then unknown.
 //
-// Readers never see data that is not yet durable: the store uses BadgerDB's
-// managed timestamps, and View reads at the timestamp of the last synced
-// group.
+// Synced groups reach BadgerDB later, many at a time, on another goroutine
+// (see apply.go); until then reads find their writes in memory, over a
+// BadgerDB snapshot at the last timestamp it holds. Readers never see data
+// that is not yet durable: View reads what the last synced group left.
 package badger

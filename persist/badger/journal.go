@@ -184,7 +184,7 @@ func (r *record) seal() []byte {
 // before ts, and starts the other segment with a marker; a record larger
 // than a segment takes that segment past its preallocated size.
 func (j *journal) stage(ts uint64, rec []byte) error {
-	if j.off+int64(len(rec)) > j.size {
+	if j.full(len(rec)) {
 		if err := j.checkpoint(); err != nil {
 			return err
 		}
@@ -203,15 +203,9 @@ func (j *journal) stage(ts uint64, rec []byte) error {
 	return nil
 }
 
-// unstage takes back the record stage wrote last, for a group that then
-// failed to commit: replay stops where it was.
-func (j *journal) unstage() error {
-	if _, err := j.segs[j.cur].WriteAt(make([]byte, journalHeader), j.staged); err != nil {
-		return fmt.Errorf("journal: take back a record: %w", err)
-	}
-	j.off = j.staged
-	return nil
-}
+// full reports whether a record of n bytes would start the other segment,
+// and with it a checkpoint (see stage).
+func (j *journal) full(n int) bool { return j.off+int64(n) > j.size }
 
 // syncStaged makes the staged records durable.
 func (j *journal) syncStaged() error {

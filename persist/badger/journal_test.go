@@ -210,6 +210,8 @@ func TestJournalRestoresWhatBadgerLost(t *testing.T) {
 	}{
 		{"one database", nil, "v"},
 		{"with a value log", []Option{WithValueLog("k0")}, strings.Repeat("v", 300)},
+		// Nothing reaches BadgerDB before Close: only the journal has it.
+		{"never applied", []Option{WithApplyAt(1 << 40)}, "v"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			opts := append([]Option{WithLogger(nil)}, c.opts...)
@@ -239,9 +241,17 @@ func TestJournalRestoresWhatBadgerLost(t *testing.T) {
 	}
 }
 
+// TestJournalCheckpoints checks that the journal starts its segments over,
+// also when nothing but the checkpoints applies groups to BadgerDB.
 func TestJournalCheckpoints(t *testing.T) {
+	for _, applyAt := range []int64{0, 1 << 40} {
+		t.Run(fmt.Sprint("apply at ", applyAt), func(t *testing.T) { testJournalCheckpoints(t, WithApplyAt(applyAt)) })
+	}
+}
+
+func testJournalCheckpoints(t *testing.T, applyAt Option) {
 	dir := t.TempDir()
-	s, err := Open(dir, WithLogger(nil), withJournalSegment(4<<10))
+	s, err := Open(dir, WithLogger(nil), withJournalSegment(4<<10), applyAt)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -354,44 +364,35 @@ func TestCleanCloseLeavesNothingToReplay(t *testing.T) {
 	checkContents(t, s, want)
 }
 
-// TestStagedRecords checks what replay makes of a record staged (written,
+// TestStagedRecord checks what replay makes of a record staged (written,
 // not synced) for a group that then never reached BadgerDB: after a crash
-// of the process it applies it whole, unless unstage took it back.
-func TestStagedRecords(t *testing.T) {
-	for _, takeBack := range []bool{false, true} {
-		dir := t.TempDir()
-		s, err := Open(dir, WithLogger(nil), WithValueLog("g"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		want := writeWorkload(t, s, 20, "v")
-		errSkip := errors.New("skip the commit")
-		// Update's callback runs on the writer goroutine, which owns the
-		// journal; the callback's error leaves the group empty.
-		err = s.Update(t.Context(), func(tx persist.Tx) error {
-			rec := newRecord(s.writeTs+1, 64)
-			rec.add([]byte{dataPrefix, 'g', 'h'}, entry{value: []byte("ghost")})
-			rec.add([]byte{dataPrefix, 'm', 'h'}, entry{value: []byte("main")})
-			if err := s.journal.stage(s.writeTs+1, rec.seal()); err != nil {
-				return err
-			}
-			if takeBack {
-				if err := s.journal.unstage(); err != nil {
-					return err
-				}
-			}
-			return errSkip
-		})
-		if !errors.Is(err, errSkip) {
-			t.Fatalf("Update: %v", err)
-		}
-		crashed := copyDir(t, dir)
-		if err := s.Close(); err != nil {
-			t.Fatal(err)
-		}
-		if !takeBack {
-			want["gh"], want["mh"] = "ghost", "main"
-		}
-		checkReopened(t, crashed, want, WithValueLog("g"))
+// of the process it applies it whole, to both databases.
+func TestStagedRecord(t *testing.T) {
+	dir := t.TempDir()
+	s, err := Open(dir, WithLogger(nil), WithValueLog("g"))
+	if err != nil {
+		t.Fatal(err)
 	}
+	want := writeWorkload(t, s, 20, "v")
+	errSkip := errors.New("skip the commit")
+	// Update's callback runs on the writer goroutine, which owns the
+	// journal; the callback's error leaves the group empty.
+	err = s.Update(t.Context(), func(tx persist.Tx) error {
+		rec := newRecord(s.writeTs+1, 64)
+		rec.add([]byte{dataPrefix, 'g', 'h'}, entry{value: []byte("ghost")})
+		rec.add([]byte{dataPrefix, 'm', 'h'}, entry{value: []byte("main")})
+		if err := s.journal.stage(s.writeTs+1, rec.seal()); err != nil {
+			return err
+		}
+		return errSkip
+	})
+	if !errors.Is(err, errSkip) {
+		t.Fatalf("Update: %v", err)
+	}
+	crashed := copyDir(t, dir)
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	want["gh"], want["mh"] = "ghost", "main"
+	checkReopened(t, crashed, want, WithValueLog("g"))
 }

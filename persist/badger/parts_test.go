@@ -57,6 +57,7 @@ func TestValueLogSplitsKeys(t *testing.T) {
 	want := writeWorkload(t, s, 300, "v")
 	checkContents(t, s, want)
 	checkParts(t, s, want)
+	applyAll(t, s)
 	var inValues int
 	for k := range want {
 		if k[:2] == "k1" {

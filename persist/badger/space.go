@@ -52,12 +52,13 @@ type spaceSeen struct {
 }
 
 // checkSpace returns an error wrapping ErrNoSpace if writing raw bytes of
-// keys and values could run the filesystem out of space.
+// keys and values could run the filesystem out of space, with the groups
+// not yet applied to BadgerDB (which take their space when they are).
 func (s *Store) checkSpace(raw int64) error {
 	if s.reserve < 0 {
 		return nil
 	}
-	need := 2*raw + s.reserve
+	need := 2*(raw+s.sinceUsed.raw+s.applyingRaw) + s.reserve
 	// Fast path: even full memtables (the one written and one being
 	// flushed) fit, by the last statfs if it is recent enough.
 	seen := &s.space

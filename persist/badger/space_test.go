@@ -52,6 +52,7 @@ func TestNoSpaceCountsMemTables(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	applyAll(t, s)
 	mem := memTableBytes(s.dirs[0])
 	if mem < 50*4096 {
 		t.Fatalf("memTableBytes = %d after writing 200 KB", mem)

@@ -12,6 +12,7 @@ import (
 	bdb "github.com/dgraph-io/badger/v4"
 
 	"hearth/persist"
+	"hearth/persist/internal/tree"
 )
 
 // dataPrefix starts every key the store writes to BadgerDB, which keeps
@@ -27,6 +28,7 @@ type config struct {
 	memTableSize   int64
 	reserve        int64
 	journalSegment int64
+	applyAt        int64
 	valueLog       []string
 }
 
@@ -88,9 +90,24 @@ type Store struct {
 	space        spaceSeen
 	spaceRecheck time.Duration // spaceRecheck, or 0 in tests of a filling disk
 
-	// writeTs is the commit timestamp of the last durable group. Only the
-	// writer goroutine uses it.
-	writeTs uint64
+	// Only the writer goroutine uses these. writeTs is the commit
+	// timestamp of the last group committed, and applied that of the last
+	// one BadgerDB holds. view holds the writes of the groups after
+	// applied (and may hold some of those before), since those of the groups committed after the apply in
+	// flight (applying, which reports its outcome and holds applyingRaw
+	// bytes) began, which used sinceUsed. See apply.go.
+	writeTs, applied uint64
+	view, since      tree.Tree[entry]
+	sinceUsed        usage
+	applying         chan error
+	applyingTs       uint64
+	applyingRaw      int64
+
+	// applyAt is how many bytes of keys and values synced groups gather
+	// before they are applied, and applyBatch writes them to BadgerDB
+	// (apply, replaced in tests).
+	applyAt    int64
+	applyBatch func(batch *tree.Tree[entry], base, ts uint64) error
 
 	// pending counts Update calls in progress, so that Close can wait for
 	// them.
@@ -99,9 +116,9 @@ type Store struct {
 	mu       sync.Mutex
 	idle     sync.Cond // signaled when nreaders drops to zero
 	closed   bool
-	failed   error  // set when a commit or sync failed; writes stop then
-	readTs   uint64 // timestamp new View transactions read at
-	readers  map[uint64]int
+	failed   error          // set when a commit, sync or apply failed; writes stop then
+	read     published      // what new View transactions read
+	readers  map[uint64]int // readers by the BadgerDB timestamp they read at
 	nreaders int
 
 	closeOnce sync.Once
@@ -115,6 +132,9 @@ func Open(dir string, opts ...Option) (*Store, error) {
 	cfg := config{logger: slog.Default(), memTableSize: 64 << 20, reserve: defaultReserve, journalSegment: journalSegment}
 	for _, o := range opts {
 		o(&cfg)
+	}
+	if cfg.applyAt == 0 {
+		cfg.applyAt = cfg.journalSegment / 8 // see applyAt in apply.go
 	}
 	bopts := bdb.DefaultOptions(dir).
 		// Group commit syncs explicitly, once per group.
@@ -154,12 +174,15 @@ func Open(dir string, opts ...Option) (*Store, error) {
 		quit:    make(chan struct{}),
 		done:    make(chan struct{}),
 		writeTs: ts,
-		readTs:  ts,
+		applied: ts,
+		read:    published{base: ts},
 		readers: make(map[uint64]int),
 		journal: j,
 		linger:  groupLinger,
 		after:   time.After,
+		applyAt: cfg.applyAt,
 	}
+	s.applyBatch = s.apply
 	s.sync = func(uint64, []byte) error { return j.syncStaged() }
 	s.dirs, s.reserve, s.memTableSize = db.dirs(), cfg.reserve, bopts.MemTableSize
 	s.freeSpace = func() (int64, error) { return statfsFree(dir) }
@@ -199,27 +222,27 @@ func (s *Store) View(ctx context.Context, fn func(tx persist.Tx) error) error {
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("persist/badger: view: %w", err)
 	}
-	ts, err := s.acquireReader()
+	pub, err := s.acquireReader()
 	if err != nil {
 		return fmt.Errorf("persist/badger: view: %w", err)
 	}
-	defer s.releaseReader(ts)
-	tx := &readTx{s: s, snap: snapshot{p: s.db, ts: ts}}
+	defer s.releaseReader(pub.base)
+	tx := &readTx{s: s, snap: snapshot{p: s.db, ts: pub.base}, view: pub.view}
 	defer tx.finish()
 	return fn(tx)
 }
 
-// acquireReader registers a reader at the current read timestamp, which
+// acquireReader registers a reader of what was last published, which
 // keeps compaction from discarding the versions it reads.
-func (s *Store) acquireReader() (uint64, error) {
+func (s *Store) acquireReader() (published, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closed {
-		return 0, persist.ErrClosed
+		return published{}, persist.ErrClosed
 	}
-	s.readers[s.readTs]++
+	s.readers[s.read.base]++
 	s.nreaders++
-	return s.readTs, nil
+	return s.read, nil
 }
 
 func (s *Store) releaseReader(ts uint64) {
@@ -233,14 +256,14 @@ func (s *Store) releaseReader(ts uint64) {
 	}
 }
 
-// publish makes the group committed at ts visible to new readers and lets
-// compaction discard versions no reader needs any more.
-func (s *Store) publish(ts uint64) {
+// publish makes what pub holds visible to new readers and lets compaction
+// discard versions no reader needs any more.
+func (s *Store) publish(pub published) {
 	s.mu.Lock()
-	s.readTs = ts
+	s.read = pub
 	// Versions newer than the last checkpoint stay until the next one:
 	// replaying the journal may apply them again (see journal).
-	discard := min(ts, s.journal.durable)
+	discard := min(pub.base, s.journal.durable)
 	for r := range s.readers {
 		discard = min(discard, r)
 	}

@@ -78,11 +78,27 @@ func get(txn *bdb.Txn, ikey []byte) ([]byte, error) {
 	return v, nil
 }
 
-// readTx is a read-only transaction on a snapshot of the databases.
+// fromOverlay reads ikey from overlay: a copy of its value, or an error
+// wrapping ErrNotFound for a deletion; ok is false when overlay has no
+// write of ikey.
+func fromOverlay(overlay *tree.Tree[entry], ikey []byte) (value []byte, err error, ok bool) {
+	e, ok := overlay.Get(ikey)
+	switch {
+	case !ok:
+		return nil, nil, false
+	case e.del:
+		return nil, &persist.NotFoundError{Backend: "persist/badger", Key: string(ikey[1:])}, true
+	}
+	return clone(e.value), nil, true
+}
+
+// readTx is a read-only transaction on a snapshot of the databases, under
+// the writes they do not have yet.
 type readTx struct {
 	txState
 	s    *Store
 	snap snapshot
+	view tree.Tree[entry] // frozen
 }
 
 func (tx *readTx) finish() {
@@ -95,6 +111,9 @@ func (tx *readTx) Get(key []byte) ([]byte, error) {
 		return nil, err
 	}
 	ikey := tx.internalKey(key)
+	if v, err, ok := fromOverlay(&tx.view, ikey); ok {
+		return v, err
+	}
 	return get(tx.snap.txn(ikey), ikey)
 }
 
@@ -114,7 +133,10 @@ func (tx *readTx) readOnly(op string) error {
 }
 
 func (tx *readTx) Iterate(opts persist.IterOptions) persist.Iterator {
-	return tx.iterate(&tx.snap, nil, opts)
+	if tx.view.Len() == 0 {
+		return tx.iterate(&tx.snap, nil, opts)
+	}
+	return tx.iterate(&tx.snap, &tx.view, opts)
 }
 
 // writeTx is a read-write transaction: its writes go to the group's
@@ -142,11 +164,8 @@ func (tx *writeTx) Get(key []byte) ([]byte, error) {
 		return nil, err
 	}
 	ikey := tx.internalKey(key)
-	if e, ok := tx.g.overlay.Get(ikey); ok {
-		if e.del {
-			return nil, &persist.NotFoundError{Backend: "persist/badger", Key: string(key)}
-		}
-		return clone(e.value), nil
+	if v, err, ok := fromOverlay(&tx.g.overlay, ikey); ok {
+		return v, err
 	}
 	return get(tx.g.baseSnapshot().txn(ikey), ikey)
 }
@@ -181,6 +200,10 @@ func (tx *writeTx) write(name string, key, value []byte, del bool) error {
 }
 
 func (tx *writeTx) Iterate(opts persist.IterOptions) persist.Iterator {
+	if tx.done {
+		// The group is no longer this transaction's to read.
+		return tx.iterate(nil, nil, opts)
+	}
 	return tx.iterate(tx.g.baseSnapshot(), &tx.g.overlay, opts)
 }
 

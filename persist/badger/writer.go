@@ -91,12 +91,13 @@ type op struct {
 }
 
 // group is the set of transactions committed together. Their combined
-// writes live in overlay, on top of a snapshot of the database after the
-// last committed group.
+// writes live in overlay, on top of the store's unapplied writes and a
+// snapshot of BadgerDB at the last applied timestamp.
 type group struct {
 	s       *Store
-	base    *snapshot // read-only snapshot, opened on first read
-	overlay tree.Tree[entry]
+	base    *snapshot        // read-only snapshot, opened on first read
+	overlay tree.Tree[entry] // s.view plus the members' writes
+	writes  tree.Tree[entry] // the members' writes alone
 	used    usage
 	members []*request
 
@@ -117,20 +118,31 @@ const groupLinger = time.Millisecond
 // writeLoop runs transactions and commits them in groups. It pipelines:
 // while one group is being synced, the next one forms and its callbacks
 // run, reading what the syncing group wrote. The next group is committed
-// to BadgerDB only once the sync has finished, so each sync covers exactly
-// one group and no write can rotate the memtable under it.
+// only once the sync has finished, so each sync covers exactly one group.
+// Synced groups go to BadgerDB in the background (see apply.go).
 func (s *Store) writeLoop() {
 	defer close(s.done)
 	g := &group{s: s}
-	defer g.waitSync()
+	defer func() {
+		// Close checkpoints what BadgerDB holds: give it everything.
+		g.waitSync()
+		_ = s.applyAll() // a failure stops the store, and Close sees it
+	}()
 	for {
 		select {
 		case r := <-s.reqs:
+			g.begin()
 			g.run(r)
 			g.gather()
 			_ = g.flush() // the members got the error
 		case <-g.syncing: // nil, and never ready, if no sync is in flight
 			g.syncing = nil
+			s.maybeApply()
+		case err := <-s.applying: // nil, and never ready, if none is in flight
+			_ = s.finishApply(err) // a failure stops the store
+			if g.syncing == nil {
+				s.maybeApply()
+			}
 		case <-s.quit:
 			return
 		}
@@ -190,10 +202,17 @@ func (g *group) waitSync() {
 	}
 }
 
-// baseSnapshot returns the group's read snapshot, opening it if needed.
+// begin starts a group on what the committed groups left.
+func (g *group) begin() {
+	g.s.view.Freeze()
+	g.overlay = g.s.view
+}
+
+// baseSnapshot returns the group's BadgerDB snapshot, under its overlay,
+// opening it if needed.
 func (g *group) baseSnapshot() *snapshot {
 	if g.base == nil {
-		g.base = &snapshot{p: g.s.db, ts: g.s.writeTs}
+		g.base = &snapshot{p: g.s.db, ts: g.s.applied}
 	}
 	return g.base
 }
@@ -228,20 +247,27 @@ func (g *group) run(r *request) {
 			r.finish(err)
 			return
 		}
+		g.begin()
 		for _, o := range tx.log {
 			g.overlay.Set(o.key, o.entry)
 		}
+	}
+	for _, o := range tx.log {
+		g.writes.Set(o.key, o.entry)
 	}
 	g.used = g.used.plus(tx.used)
 	g.members = append(g.members, r)
 }
 
-// flush waits for the previous group's sync, commits this group to
-// BadgerDB and starts syncing it; the members learn the outcome when the
-// sync is done. Then it resets the group for the next one. It returns the
-// error of the commit, if any.
+// flush waits for the previous group's sync, commits this group and starts
+// syncing it; the members learn the outcome when the sync is done. Then it
+// resets the group for the next one. It returns the error of the commit, if
+// any.
 func (g *group) flush() error {
 	g.waitSync()
+	s := g.s
+	// Every group committed so far is synced: BadgerDB may have them.
+	s.maybeApply()
 	members := g.members
 	var err error
 	var rec []byte
@@ -249,9 +275,9 @@ func (g *group) flush() error {
 		g.target = len(members)
 		// The members read what the previous group wrote: if its sync
 		// failed, they fail too.
-		if err = g.s.failure(); err == nil {
-			if err = g.s.checkSpace(g.used.raw); err == nil {
-				rec, err = g.s.commit(&g.overlay, g.used)
+		if err = s.failure(); err == nil {
+			if err = s.checkSpace(g.used.raw); err == nil {
+				rec, err = s.commit(g)
 			}
 		}
 	}
@@ -259,7 +285,7 @@ func (g *group) flush() error {
 		g.base.discard()
 		g.base = nil
 	}
-	g.overlay = tree.Tree[entry]{}
+	g.overlay, g.writes = tree.Tree[entry]{}, tree.Tree[entry]{}
 	g.used = usage{}
 	g.members = nil
 	if len(members) == 0 {
@@ -273,60 +299,62 @@ func (g *group) flush() error {
 	}
 	done := make(chan struct{})
 	g.syncing = done
-	go func(ts uint64) {
+	go func(ts uint64, pub published) {
 		defer close(done)
-		err := g.s.syncAndPublish(ts, rec)
+		err := s.syncAndPublish(ts, rec, pub)
 		for _, r := range members {
 			r.finish(err)
 		}
-	}(g.s.writeTs)
+	}(s.writeTs, published{base: s.applied, view: s.view})
 	return nil
 }
 
-// commit writes overlay, whose writes used u, as one BadgerDB transaction
-// per database it writes to, without syncing them, after staging its
-// journal record, which it returns.
-func (s *Store) commit(overlay *tree.Tree[entry], u usage) ([]byte, error) {
+// commit stages g's journal record and makes its writes part of what the
+// next groups read; it returns the record, which the caller syncs.
+func (s *Store) commit(g *group) ([]byte, error) {
+	// A memory bound on what BadgerDB has yet to take (see maxUnapplied).
+	if s.sinceUsed.raw+g.used.raw > maxUnapplied {
+		if err := s.waitApply(); err != nil {
+			return nil, err
+		}
+		s.startApply()
+	}
 	ts := s.writeTs + 1
-	txns := writeTxns{p: s.db, readTs: s.writeTs}
-	defer txns.discard()
-	// Each write takes its key and value (u.raw counts them, with the key's
-	// prefix) and at most 21 bytes of kind and lengths.
-	rec := newRecord(ts, u.raw+21*u.count)
-	for it := overlay.Iter(nil, nil, false); it.Next(); {
-		var err error
-		if e := it.Value(); e.del {
-			err = txns.delete(it.Key())
-		} else {
-			err = txns.set(it.Key(), e.value)
-		}
-		if err != nil {
-			return nil, s.writeError("stage write", err)
-		}
+	// Each write takes its key and value (used.raw counts them, with the
+	// key's prefix) and at most 21 bytes of kind and lengths.
+	rec := newRecord(ts, g.used.raw+21*g.used.count)
+	for it := g.writes.Iter(nil, nil, false); it.Next(); {
 		rec.add(it.Key(), it.Value())
 	}
 	sealed := rec.seal()
+	if s.journal.full(len(sealed)) {
+		// The checkpoint that starts the next segment covers every group
+		// before this one, so BadgerDB must have them.
+		if err := s.applyAll(); err != nil {
+			return nil, err
+		}
+	}
 	if err := s.journal.stage(ts, sealed); err != nil {
 		return nil, s.writeError("journal", err)
 	}
-	if err := txns.commit(ts); err != nil {
-		if uerr := s.journal.unstage(); uerr != nil {
-			err = errors.Join(err, uerr)
-		}
-		return nil, s.writeError("commit", err)
-	}
 	s.writeTs = ts
+	g.overlay.Freeze()
+	s.view = g.overlay
+	for it := g.writes.Iter(nil, nil, false); it.Next(); {
+		s.since.Set(it.Key(), it.Value())
+	}
+	s.sinceUsed = s.sinceUsed.plus(g.used)
 	return sealed, nil
 }
 
 // syncAndPublish makes the group committed at ts, whose journal record is
-// rec, durable, then visible. Nothing is acknowledged or visible before
-// this sync.
-func (s *Store) syncAndPublish(ts uint64, rec []byte) error {
+// rec, durable, then visible to readers through pub. Nothing is
+// acknowledged or visible before this sync.
+func (s *Store) syncAndPublish(ts uint64, rec []byte, pub published) error {
 	if err := s.sync(ts, rec); err != nil {
 		return s.writeError("sync", err)
 	}
-	s.publish(ts)
+	s.publish(pub)
 	return nil
 }
 
