@@ -112,31 +112,14 @@ func (s *Store) applyAll() error {
 // BadgerDB takes in one. Readers read BadgerDB at base until the writer
 // learns that the apply is done.
 func (s *Store) apply(batch *tree.Tree[entry], base, ts uint64) error {
-	txns := writeTxns{p: s.db, readTs: base}
-	defer func() { txns.discard() }()
-	var used usage
+	c := newChunkedTxns(s.db, s.lim, base, ts)
+	defer c.txns.discard()
 	for it := batch.Iter(nil, nil, false); it.Next(); {
-		key, e := it.Key(), it.Value()
-		u := usage{s.lim.cost(len(key), len(e.value)), 1, int64(len(key) + len(e.value))}
-		if used.count > 0 && !s.lim.fits(used.plus(u)) {
-			if err := txns.commit(ts); err != nil {
-				return fmt.Errorf("commit: %w", err)
-			}
-			txns.discard()
-			txns, used = writeTxns{p: s.db, readTs: base}, usage{}
-		}
-		var err error
-		if e.del {
-			err = txns.delete(key)
-		} else {
-			err = txns.set(key, e.value)
-		}
-		if err != nil {
+		if err := c.write(it.Key(), it.Value()); err != nil {
 			return fmt.Errorf("stage write: %w", err)
 		}
-		used = used.plus(u)
 	}
-	if err := txns.commit(ts); err != nil {
+	if err := c.commit(); err != nil {
 		return fmt.Errorf("commit: %w", err)
 	}
 	return nil

@@ -3,6 +3,7 @@
 package badger
 
 import (
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"strings"
@@ -25,6 +26,9 @@ func onWriter(t *testing.T, s *Store, fn func()) {
 		t.Fatal(err)
 	}
 }
+
+// errSkip ends an Update's callback that must leave its group empty.
+var errSkip = errors.New("skip the commit")
 
 // applyAll applies every group the store has acknowledged to BadgerDB.
 func applyAll(t *testing.T, s *Store) {
@@ -171,4 +175,65 @@ func TestApplyFailureStopsWrites(t *testing.T) {
 		t.Errorf("Close after a failed apply: %v", err)
 	}
 	checkReopened(t, dir, want)
+}
+
+// TestAppliesSplitWhatOneTransactionCannotHold checks that groups gathered
+// beyond what BadgerDB takes in one transaction, and a journal record
+// written with larger limits, reach BadgerDB in several.
+func TestAppliesSplitWhatOneTransactionCannotHold(t *testing.T) {
+	small := []Option{WithMemTableSize(4 << 20), WithValueLog("v")}
+	dir := t.TempDir()
+	s, err := Open(dir, append([]Option{WithLogger(nil), WithApplyAt(1 << 40)}, small...)...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]string{}
+	value := strings.Repeat("x", 100)
+	for g := range 40 {
+		err := s.Update(t.Context(), func(tx persist.Tx) error {
+			for i := range 200 {
+				for _, p := range []string{"m", "v"} {
+					k := fmt.Sprintf("%s%02d-%03d", p, g, i)
+					if err := tx.Set([]byte(k), []byte(value)); err != nil {
+						return err
+					}
+					want[k] = value
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	var raw, limit int64
+	onWriter(t, s, func() { raw, limit = s.sinceUsed.raw, s.lim.size })
+	if raw < 2*limit {
+		t.Fatalf("the groups hold %d bytes, want more than twice a transaction's %d", raw, limit)
+	}
+	applyAll(t, s)
+	checkContents(t, s, want)
+
+	// A record as large, staged as a crashed process would leave it.
+	big := newRecord(0, 0)
+	for i := range 16000 {
+		k := fmt.Sprintf("vbig-%05d", i)
+		big.add(append([]byte{dataPrefix}, k...), entry{value: []byte(value)})
+		want[k] = value
+	}
+	err = s.Update(t.Context(), func(tx persist.Tx) error {
+		binary.LittleEndian.PutUint64(big.buf[8:], s.writeTs+1)
+		if err := s.journal.stage(s.writeTs+1, big.seal()); err != nil {
+			return err
+		}
+		return errSkip
+	})
+	if !errors.Is(err, errSkip) {
+		t.Fatal(err)
+	}
+	crashed := copyDir(t, dir)
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	checkReopened(t, crashed, want, small...)
 }

@@ -278,7 +278,7 @@ func (j *journal) checkpoint() error {
 // replay applies to db the records after the newest marker, in order. It
 // leaves the segment with that marker current and returns the newest
 // timestamp it applied, or 0 if none.
-func (j *journal) replay(db *parts) (uint64, error) {
+func (j *journal) replay(db *parts, lim limits) (uint64, error) {
 	var markers [2]uint64
 	var ok [2]bool
 	for i, f := range j.segs {
@@ -311,7 +311,7 @@ func (j *journal) replay(db *parts) (uint64, error) {
 			first = false
 			return nil
 		}
-		if err := applyRecord(db, r.ts, r.writes); err != nil {
+		if err := applyRecord(db, lim, r.ts, r.writes); err != nil {
 			return fmt.Errorf("journal: replay the group at %d: %w", r.ts, err)
 		}
 		last = r.ts
@@ -372,10 +372,10 @@ func readRecords(r io.Reader, limit int64, fn func(journalRecord) error) error {
 }
 
 // applyRecord commits one record's writes to the databases that hold
-// their keys, at ts.
-func applyRecord(db *parts, ts uint64, writes []byte) error {
-	txns := writeTxns{p: db, readTs: ts - 1}
-	defer txns.discard()
+// their keys, at ts, in transactions that fit lim.
+func applyRecord(db *parts, lim limits, ts uint64, writes []byte) error {
+	c := newChunkedTxns(db, lim, ts-1, ts)
+	defer c.txns.discard()
 	next := func() ([]byte, bool) {
 		n, k := binary.Uvarint(writes)
 		if k <= 0 || n > uint64(len(writes)-k) {
@@ -392,22 +392,22 @@ func applyRecord(db *parts, ts uint64, writes []byte) error {
 		if !ok {
 			return errors.New("malformed key")
 		}
-		var err error
+		var e entry
 		switch kind {
 		case recordSet:
 			value, ok := next()
 			if !ok {
 				return errors.New("malformed value")
 			}
-			err = txns.set(key, value)
+			e.value = value
 		case recordDelete:
-			err = txns.delete(key)
+			e.del = true
 		default:
 			return fmt.Errorf("unknown write kind %d", kind)
 		}
-		if err != nil {
+		if err := c.write(key, e); err != nil {
 			return err
 		}
 	}
-	return txns.commit(ts)
+	return c.commit()
 }

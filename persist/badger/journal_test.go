@@ -350,7 +350,7 @@ func TestCleanCloseLeavesNothingToReplay(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	last, err := j.replay(p)
+	last, err := j.replay(p, newLimits(db.Opts()))
 	j.close()
 	db.Close()
 	if err != nil || last != 0 {
@@ -374,7 +374,6 @@ func TestStagedRecord(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := writeWorkload(t, s, 20, "v")
-	errSkip := errors.New("skip the commit")
 	// Update's callback runs on the writer goroutine, which owns the
 	// journal; the callback's error leaves the group empty.
 	err = s.Update(t.Context(), func(tx persist.Tx) error {

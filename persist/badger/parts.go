@@ -223,6 +223,47 @@ func (w *writeTxns) commit(ts uint64) error {
 	return errors.Join(err, <-done)
 }
 
+// chunkedTxns writes to the databases at one timestamp, in as many
+// transactions per database as lim requires: a commit of many groups at
+// once (an apply), or of a journal record written with other limits.
+// Readers read the databases at a timestamp below ts until every chunk is
+// committed.
+type chunkedTxns struct {
+	p          *parts
+	lim        limits
+	readTs, ts uint64
+	txns       writeTxns
+	used       usage
+}
+
+func newChunkedTxns(p *parts, lim limits, readTs, ts uint64) *chunkedTxns {
+	return &chunkedTxns{p: p, lim: lim, readTs: readTs, ts: ts, txns: writeTxns{p: p, readTs: readTs}}
+}
+
+// write stages a write of ikey, committing the chunk before it if the
+// write would not fit.
+func (c *chunkedTxns) write(ikey []byte, e entry) error {
+	u := usage{c.lim.cost(len(ikey), len(e.value)), 1, int64(len(ikey) + len(e.value))}
+	if c.used.count > 0 && !c.lim.fits(c.used.plus(u)) {
+		if err := c.commit(); err != nil {
+			return err
+		}
+	}
+	c.used = c.used.plus(u)
+	if e.del {
+		return c.txns.delete(ikey)
+	}
+	return c.txns.set(ikey, e.value)
+}
+
+// commit commits the chunk staged so far and starts the next.
+func (c *chunkedTxns) commit() error {
+	err := c.txns.commit(c.ts)
+	c.txns.discard()
+	c.txns, c.used = writeTxns{p: c.p, readTs: c.readTs}, usage{}
+	return err
+}
+
 func (w *writeTxns) discard() {
 	for _, txn := range []*bdb.Txn{w.main, w.values} {
 		if txn != nil {

@@ -161,7 +161,8 @@ func Open(dir string, opts ...Option) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("persist/badger: open %s: %w", dir, err)
 	}
-	j, ts, err := recoverJournal(db, dir, cfg.journalSegment)
+	lim := newLimits(bopts)
+	j, ts, err := recoverJournal(db, lim, dir, cfg.journalSegment)
 	if err != nil {
 		db.close()
 		return nil, fmt.Errorf("persist/badger: open %s: %w", dir, err)
@@ -169,7 +170,7 @@ func Open(dir string, opts ...Option) (*Store, error) {
 	db.setDiscardTs(ts)
 	s := &Store{
 		db:      db,
-		lim:     newLimits(bopts),
+		lim:     lim,
 		reqs:    make(chan *request),
 		quit:    make(chan struct{}),
 		done:    make(chan struct{}),
@@ -199,12 +200,12 @@ const journalSegment = 2 << 20
 // recoverJournal opens the journal in dir, applies what BadgerDB lost of
 // it, makes that durable and starts the journal over. It returns the
 // journal and the timestamp of the newest group.
-func recoverJournal(db *parts, dir string, segment int64) (*journal, uint64, error) {
+func recoverJournal(db *parts, lim limits, dir string, segment int64) (*journal, uint64, error) {
 	j, err := openJournal(dir, db.dirs(), segment, db.sync)
 	if err != nil {
 		return nil, 0, err
 	}
-	last, err := j.replay(db)
+	last, err := j.replay(db, lim)
 	if err == nil {
 		last = max(last, db.maxVersion())
 		err = j.start(last)
