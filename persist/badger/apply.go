@@ -47,8 +47,8 @@ type published struct {
 }
 
 // maybeApply starts an apply when the groups waiting for one hold
-// s.applyAt bytes. The caller (the writer goroutine) makes sure that no group in
-// s.since awaits its sync.
+// s.applyAt bytes. The caller (the writer goroutine) makes sure that no
+// group in s.since awaits its sync.
 func (s *Store) maybeApply() {
 	if s.sinceUsed.raw >= s.applyAt {
 		s.startApply()

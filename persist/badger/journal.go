@@ -23,19 +23,16 @@ import (
 // fault again. BadgerDB still writes its write-ahead logs; they are synced
 // only at a checkpoint, and the kernel writes them back in between.
 //
-// A group's record is written (staged) before the group is committed to
-// BadgerDB and synced after, before the group is acknowledged. So after a
-// crash of the process, replay finds the record of every group that
-// reached BadgerDB, and applies it whole: with a value log (see parts), a
-// group commits to two databases, and a crash between the two commits
-// would otherwise leave half of it. A power loss can lose an unsynced
-// record while one database's log pages of the same, unacknowledged group
-// were written back; the kernel writes those back only after seconds, and
-// the next group is committed only after this one's sync.
+// A group's record is written (staged) and synced before the group is
+// acknowledged, and the group reaches BadgerDB only after that (see
+// apply.go). So after a crash, replay finds the record of every group that
+// BadgerDB may lack or hold in part, and applies it whole: with a value
+// log (see parts), an apply commits to two databases, and a crash between
+// the two commits would otherwise leave half of it.
 //
 // The journal has two segments of a fixed size, written in turn. When the
-// current one is full, a checkpoint makes everything committed so far
-// durable in BadgerDB itself (its Sync, plus a data sync of every memtable
+// current one is full, the store applies every group before the new one,
+// then a checkpoint makes them durable in BadgerDB itself (its Sync, plus a data sync of every memtable
 // log, since the logs of memtables waiting to be flushed are not covered by
 // Sync), and the other segment is started over with a marker record that
 // holds the timestamp the checkpoint covers. So the segment whose marker is
@@ -63,7 +60,6 @@ type journal struct {
 	segs     [2]*os.File
 	cur      int   // segment being written
 	off      int64 // where the next record goes in it
-	staged   int64 // where the last staged record starts in it
 	size     int64 // bytes per segment
 	dataSync func(f *os.File) error
 
@@ -175,14 +171,12 @@ func (r *record) seal() []byte {
 	return r.buf
 }
 
-// stage writes rec, the record of the group about to be committed at ts,
-// after the records before it, without syncing it. Written before the
-// group reaches the databases, the record lets replay apply the group
-// whole after a crash of the process, whatever part of it (the main
-// database's or the value log's) reached BadgerDB's logs. When the current
-// segment is full, stage first checkpoints, which covers every group
-// before ts, and starts the other segment with a marker; a record larger
-// than a segment takes that segment past its preallocated size.
+// stage writes rec, the record of the group committed at ts, after the
+// records before it, without syncing it (syncStaged does). When the
+// current segment is full, stage first checkpoints, which must cover every
+// group before ts (the caller has applied them to BadgerDB), and starts
+// the other segment with a marker; a record larger than a segment takes
+// that segment past its preallocated size.
 func (j *journal) stage(ts uint64, rec []byte) error {
 	if j.full(len(rec)) {
 		if err := j.checkpoint(); err != nil {
@@ -198,7 +192,6 @@ func (j *journal) stage(ts uint64, rec []byte) error {
 	if _, err := j.segs[j.cur].WriteAt(rec, j.off); err != nil {
 		return fmt.Errorf("journal: write: %w", err)
 	}
-	j.staged = j.off
 	j.off += int64(len(rec))
 	return nil
 }

@@ -90,12 +90,16 @@ type Store struct {
 	space        spaceSeen
 	spaceRecheck time.Duration // spaceRecheck, or 0 in tests of a filling disk
 
-	// Only the writer goroutine uses these. writeTs is the commit
-	// timestamp of the last group committed, and applied that of the last
-	// one BadgerDB holds. view holds the writes of the groups after
-	// applied (and may hold some of those before), since those of the groups committed after the apply in
-	// flight (applying, which reports its outcome and holds applyingRaw
-	// bytes) began, which used sinceUsed. See apply.go.
+	// Only the writer goroutine uses these (see apply.go).
+	//   - writeTs: the commit timestamp of the last group committed.
+	//   - applied: that of the last group BadgerDB holds.
+	//   - view: the writes of the groups after applied (it may also hold
+	//     some BadgerDB already has), which reads see over BadgerDB.
+	//   - since, sinceUsed: the writes of the groups committed after the
+	//     apply in flight began, and their size.
+	//   - applying: reports the outcome of the apply in flight (nil if
+	//     none), which applies the groups up to applyingTs, applyingRaw
+	//     bytes of keys and values.
 	writeTs, applied uint64
 	view, since      tree.Tree[entry]
 	sinceUsed        usage

@@ -79,17 +79,17 @@ func get(txn *bdb.Txn, ikey []byte) ([]byte, error) {
 }
 
 // fromOverlay reads ikey from overlay: a copy of its value, or an error
-// wrapping ErrNotFound for a deletion; ok is false when overlay has no
+// wrapping ErrNotFound for a deletion; found is false when overlay has no
 // write of ikey.
-func fromOverlay(overlay *tree.Tree[entry], ikey []byte) (value []byte, err error, ok bool) {
-	e, ok := overlay.Get(ikey)
+func fromOverlay(overlay *tree.Tree[entry], ikey []byte) (value []byte, found bool, err error) {
+	e, found := overlay.Get(ikey)
 	switch {
-	case !ok:
-		return nil, nil, false
+	case !found:
+		return nil, false, nil
 	case e.del:
-		return nil, &persist.NotFoundError{Backend: "persist/badger", Key: string(ikey[1:])}, true
+		return nil, true, &persist.NotFoundError{Backend: "persist/badger", Key: string(ikey[1:])}
 	}
-	return clone(e.value), nil, true
+	return clone(e.value), true, nil
 }
 
 // readTx is a read-only transaction on a snapshot of the databases, under
@@ -111,7 +111,7 @@ func (tx *readTx) Get(key []byte) ([]byte, error) {
 		return nil, err
 	}
 	ikey := tx.internalKey(key)
-	if v, err, ok := fromOverlay(&tx.view, ikey); ok {
+	if v, found, err := fromOverlay(&tx.view, ikey); found {
 		return v, err
 	}
 	return get(tx.snap.txn(ikey), ikey)
@@ -164,7 +164,7 @@ func (tx *writeTx) Get(key []byte) ([]byte, error) {
 		return nil, err
 	}
 	ikey := tx.internalKey(key)
-	if v, err, ok := fromOverlay(&tx.g.overlay, ikey); ok {
+	if v, found, err := fromOverlay(&tx.g.overlay, ikey); found {
 		return v, err
 	}
 	return get(tx.g.baseSnapshot().txn(ikey), ikey)

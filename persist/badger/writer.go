@@ -124,9 +124,10 @@ func (s *Store) writeLoop() {
 	defer close(s.done)
 	g := &group{s: s}
 	defer func() {
-		// Close checkpoints what BadgerDB holds: give it everything.
+		// Close checkpoints what BadgerDB holds: give it everything. After
+		// a failure Close does not checkpoint, and the next Open replays.
 		g.waitSync()
-		_ = s.applyAll() // a failure stops the store, and Close sees it
+		_ = s.applyAll()
 	}()
 	for {
 		select {
