@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"path/filepath"
 	"strings"
@@ -364,6 +365,33 @@ func TestCleanCloseLeavesNothingToReplay(t *testing.T) {
 	checkContents(t, s, want)
 }
 
+// stageLost stages the journal record of a group at the next timestamp
+// that writes writes, as a process that crashed before syncing it leaves
+// it: written, neither synced nor applied.
+func stageLost(t *testing.T, s *Store, writes map[string]string) {
+	t.Helper()
+	var size int64
+	for k, v := range writes {
+		size += int64(len(k) + len(v) + 22)
+	}
+	errSkip := errors.New("skip the commit")
+	// Update's callback runs on the writer goroutine, which owns the
+	// journal; the callback's error leaves the group empty.
+	err := s.Update(t.Context(), func(persist.Tx) error {
+		rec := newRecord(s.writeTs+1, size)
+		for k, v := range writes {
+			rec.add(append([]byte{dataPrefix}, k...), entry{value: []byte(v)})
+		}
+		if err := s.journal.stage(s.writeTs+1, rec.seal()); err != nil {
+			return err
+		}
+		return errSkip
+	})
+	if !errors.Is(err, errSkip) {
+		t.Fatalf("stage a record: %v", err)
+	}
+}
+
 // TestStagedRecord checks what replay makes of a record staged (written,
 // not synced) for a group that then never reached BadgerDB: after a crash
 // of the process it applies it whole, to both databases.
@@ -374,24 +402,12 @@ func TestStagedRecord(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := writeWorkload(t, s, 20, "v")
-	// Update's callback runs on the writer goroutine, which owns the
-	// journal; the callback's error leaves the group empty.
-	err = s.Update(t.Context(), func(tx persist.Tx) error {
-		rec := newRecord(s.writeTs+1, 64)
-		rec.add([]byte{dataPrefix, 'g', 'h'}, entry{value: []byte("ghost")})
-		rec.add([]byte{dataPrefix, 'm', 'h'}, entry{value: []byte("main")})
-		if err := s.journal.stage(s.writeTs+1, rec.seal()); err != nil {
-			return err
-		}
-		return errSkip
-	})
-	if !errors.Is(err, errSkip) {
-		t.Fatalf("Update: %v", err)
-	}
+	lost := map[string]string{"gh": "ghost", "mh": "main"}
+	stageLost(t, s, lost)
 	crashed := copyDir(t, dir)
 	if err := s.Close(); err != nil {
 		t.Fatal(err)
 	}
-	want["gh"], want["mh"] = "ghost", "main"
+	maps.Copy(want, lost)
 	checkReopened(t, crashed, want, WithValueLog("g"))
 }
